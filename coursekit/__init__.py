@@ -3,7 +3,7 @@
 Notebooks use this short list; each name lives in a small module named for its concept.
 """
 
-from . import datasets, models
+from . import datasets, embeddings, models
 from .assets import AssetCorruptError, AssetMissingError
 from .checkpoint import (
     CheckpointError,
@@ -43,6 +43,7 @@ __all__ = [
     "count_parameters",
     "datasets",
     "describe_hardware",
+    "embeddings",
     "doctor",
     "evaluate",
     "fit",

@@ -41,7 +41,11 @@ __all__ = [
     "LivePlot",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_embedding_2d",
     "plot_param_counts",
+    "plot_similarity",
+    "plot_topk",
+    "show_feature_maps",
     "show_images",
 ]
 
@@ -156,6 +160,78 @@ def plot_confusion_matrix(
     ax.set_yticks(range(n), names, fontsize=8)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_topk(
+    image: np.ndarray, predictions: Sequence[tuple[str, float]], title: str = ""
+) -> Figure:
+    """A photo next to a bar chart of the model's top-k classes and their probabilities."""
+    fig = Figure(figsize=(8, 2.6))
+    ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
+    ax_img.imshow(np.asarray(image))
+    ax_img.axis("off")
+    ax_img.set_title(title, fontsize=9)
+    names = [n for n, _ in predictions][::-1]
+    probs = [p for _, p in predictions][::-1]
+    ax_bar.barh(range(len(names)), probs, color=["0.6"] * (len(names) - 1) + ["C0"])
+    ax_bar.set_yticks(range(len(names)), names, fontsize=8)
+    ax_bar.set_xlim(0, 1)
+    for i, p in enumerate(probs):
+        ax_bar.text(min(p + 0.01, 0.85), i, f"{p:.2f}", va="center", fontsize=8)
+    ax_bar.set_xlabel("probability")
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(maps: dict[str, torch.Tensor], n: int = 6) -> Figure:
+    """The first `n` channels of each stage's activations for one image: rows are stages."""
+    fig = Figure(figsize=(1.4 * n + 1.2, 1.4 * len(maps)))
+    axes = np.atleast_2d(fig.subplots(len(maps), n))
+    for row, (name, fmap) in zip(axes, maps.items(), strict=True):
+        fmap = fmap[0] if fmap.ndim == 4 else fmap
+        for c, ax in enumerate(row):
+            ax.imshow(fmap[c].detach().float().cpu().numpy(), cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(f"{name}\n{tuple(fmap.shape[1:])}", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_similarity(sim: torch.Tensor, labels: Sequence[str], title: str = "cosine similarity"
+                    ) -> Figure:
+    """A heatmap of pairwise similarities with the values written in each cell."""
+    n = len(labels)
+    fig = Figure(figsize=(2.5 + 0.6 * n, 1.5 + 0.5 * n))
+    ax = fig.subplots()
+    im = ax.imshow(sim.detach().cpu().numpy(), cmap="viridis", vmin=-0.2, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            v = sim[i, j].item()
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if v > 0.6 else "white")
+    short = [s if len(s) <= 40 else s[:37] + "..." for s in labels]
+    ax.set_xticks(range(n), range(n), fontsize=8)
+    ax.set_yticks(range(n), [f"{i}: {s}" for i, s in enumerate(short)], fontsize=8)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding_2d(points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str],
+                      title: str = "") -> Figure:
+    """A 2-D scatter of projected embeddings, one colour per class."""
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    pts = points.detach().cpu().numpy()
+    for c, name in enumerate(class_names):
+        mask = (labels == c).cpu().numpy()
+        ax.scatter(pts[mask, 0], pts[mask, 1], s=10, alpha=0.7, color=f"C{c}", label=name)
+    ax.legend(fontsize=8, markerscale=2)
+    ax.set(xlabel="component 1", ylabel="component 2", title=title)
     fig.tight_layout()
     return fig
 
