@@ -13,14 +13,16 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 __all__ = [
     "HardwareInfo",
+    "autocast",
     "PeakMemory",
     "PrecisionPolicy",
     "dataloader_kwargs",
@@ -29,6 +31,7 @@ __all__ = [
     "peak_memory",
     "pick_device",
     "precision_policy",
+    "resolve_precision",
     "seed_everything",
     "warn_if_no_gpu",
 ]
@@ -136,6 +139,25 @@ def warn_if_no_gpu(expect_gpu: bool | None = None) -> bool:
     print(msg, file=sys.stderr)
     warnings.warn("No GPU attached but one is expected. " + how, stacklevel=2)
     return True
+
+
+def resolve_precision(precision: str, device: torch.device) -> PrecisionPolicy:
+    """ "auto" -> the device's policy; or an explicit "fp32", "bf16" or "fp16"."""
+    if precision == "auto":
+        return precision_policy(describe_hardware(device))
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be 'auto' or one of {sorted(dtypes)}, not {precision!r}")
+    dtype = dtypes[precision]
+    scaler = dtype is torch.float16 and device.type == "cuda"
+    return PrecisionPolicy(dtype, scaler, f"{precision} requested")
+
+
+def autocast(device: torch.device, policy: PrecisionPolicy) -> Any:
+    """The autocast context for a policy (a no-op for fp32)."""
+    if policy.dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=policy.dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
+from .batches import as_loader as _loader
+from .batches import check_labels as _check_labels
+from .batches import describe_inputs as _shape
+from .batches import forward_logits as _forward
+from .batches import split_batch as _split
+from .batches import to_device as _to
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .device import PrecisionPolicy, dataloader_kwargs, describe_hardware, pick_device
-from .device import precision_policy as _policy_for
+from .device import autocast as _autocast
+from .device import pick_device
+from .device import resolve_precision as _policy
 from .history import Callback, FitState, History
 from .metrics import METRICS
 from .progress import progress_bar
@@ -28,98 +33,6 @@ from .progress import progress_bar
 __all__ = ["evaluate", "fit", "predict"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-# --- small pieces ----------------------------------------------------------------------------
-
-
-def _loader(data: Any, batch_size: int, shuffle: bool, device: torch.device, name: str):
-    try:
-        n = len(data)
-    except TypeError:
-        n = None
-    if n != 0 and isinstance(data, Dataset):
-        data = DataLoader(data, batch_size=batch_size, shuffle=shuffle, **dataloader_kwargs(device))
-    if n == 0:
-        raise ValueError(
-            f"{name} is empty: it yields no batches. Check the split or the subset "
-            "size (e.g. per_class n) that built it."
-        )
-    return data
-
-
-def _split(batch: Any) -> tuple[Any, torch.Tensor]:
-    if isinstance(batch, dict):
-        if "labels" not in batch:
-            raise ValueError(f"a dict batch needs a 'labels' key; it has {sorted(batch)}")
-        return {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return batch[0], batch[1]
-    raise ValueError(
-        f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}"
-    )
-
-
-def _to(x: Any, device: torch.device) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device, non_blocking=True)
-    if isinstance(x, dict):
-        return {k: _to(v, device) for k, v in x.items()}
-    return x
-
-
-def _shape(x: Any) -> str:
-    if isinstance(x, dict):
-        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in x.items()) + "}"
-    return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__
-
-
-def _forward(model: nn.Module, inputs: Any) -> torch.Tensor:
-    out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
-    return out.logits if hasattr(out, "logits") else out
-
-
-def _check_labels(labels: torch.Tensor, logits: torch.Tensor, custom_loss: bool) -> None:
-    """Clear errors for the usual mistakes, before they become cryptic CUDA asserts."""
-    if logits.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"the model returned {logits.shape[0]} predictions for a batch of "
-            f"{labels.shape[0]} labels: inputs and labels are mismatched."
-        )
-    if custom_loss:
-        return
-    if logits.ndim != 2:
-        raise ValueError(
-            f"expected logits of shape (batch, num_classes), got {tuple(logits.shape)};"
-            " pass loss_fn= for other outputs."
-        )
-    if labels.dtype.is_floating_point:
-        raise ValueError(f"labels must be integer class indices (torch.long), got {labels.dtype}.")
-    n = logits.shape[-1]
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= n:
-        raise ValueError(
-            f"labels must lie in 0..{n - 1} for a model with {n} outputs, but a batch has labels "
-            f"{lo}..{hi}. Give the model a head with {hi + 1} outputs (replace its classifier) or "
-            "map the labels to 0..num_classes-1."
-        )
-
-
-def _policy(precision: str, device: torch.device) -> PrecisionPolicy:
-    if precision == "auto":
-        return _policy_for(describe_hardware(device))
-    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in dtypes:
-        raise ValueError(f"precision must be 'auto' or one of {sorted(dtypes)}, not {precision!r}")
-    dtype = dtypes[precision]
-    scaler = dtype is torch.float16 and device.type == "cuda"
-    return PrecisionPolicy(dtype, scaler, f"{precision} requested")
-
-
-def _autocast(device: torch.device, policy: PrecisionPolicy):
-    if policy.dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=policy.dtype)
 
 
 # --- evaluation ------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""What a batch is, and how it meets a model.
+
+A batch is `(inputs, labels)` (vision) or a dict of tensors with a "labels" key (Hugging Face
+models); a model returns logits, or an object with `.logits`. `fit`, `evaluate`, the LR finder
+and the cost measurements all go through these few functions, so every one of them accepts the
+same data and reports the same clear errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .device import dataloader_kwargs
+
+__all__ = [
+    "as_loader",
+    "check_labels",
+    "describe_inputs",
+    "forward_logits",
+    "split_batch",
+    "to_device",
+]
+
+
+def as_loader(data: Any, batch_size: int, shuffle: bool, device: torch.device, name: str) -> Any:
+    """A DataLoader for a Dataset (portable defaults), anything else as given; errors if empty."""
+    try:
+        n = len(data)
+    except TypeError:
+        n = None
+    if n != 0 and isinstance(data, Dataset):
+        data = DataLoader(data, batch_size=batch_size, shuffle=shuffle, **dataloader_kwargs(device))
+    if n == 0:
+        raise ValueError(
+            f"{name} is empty: it yields no batches. Check the split or the subset "
+            "size (e.g. per_class n) that built it."
+        )
+    return data
+
+
+def split_batch(batch: Any) -> tuple[Any, torch.Tensor]:
+    """(inputs, labels) from a tuple batch, or from a dict batch with a "labels" key."""
+    if isinstance(batch, dict):
+        if "labels" not in batch:
+            raise ValueError(f"a dict batch needs a 'labels' key; it has {sorted(batch)}")
+        return {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ValueError(
+        f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}"
+    )
+
+
+def to_device(x: Any, device: torch.device) -> Any:
+    """Move a tensor, or every tensor of a dict, to `device` (asynchronously where possible)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, dict):
+        return {k: to_device(v, device) for k, v in x.items()}
+    return x
+
+
+def describe_inputs(x: Any) -> str:
+    """Shapes of a batch's inputs, for error messages."""
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in x.items()) + "}"
+    return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def forward_logits(model: nn.Module, inputs: Any) -> torch.Tensor:
+    """Call the model on tensor or dict inputs; return logits (also from HF output objects)."""
+    out = model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    return out.logits if hasattr(out, "logits") else out
+
+
+def check_labels(labels: torch.Tensor, logits: torch.Tensor, custom_loss: bool) -> None:
+    """Clear errors for the usual mistakes, before they become cryptic CUDA asserts."""
+    if logits.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"the model returned {logits.shape[0]} predictions for a batch of "
+            f"{labels.shape[0]} labels: inputs and labels are mismatched."
+        )
+    if custom_loss:
+        return
+    if logits.ndim != 2:
+        raise ValueError(
+            f"expected logits of shape (batch, num_classes), got {tuple(logits.shape)};"
+            " pass loss_fn= for other outputs."
+        )
+    if labels.dtype.is_floating_point:
+        raise ValueError(f"labels must be integer class indices (torch.long), got {labels.dtype}.")
+    n = logits.shape[-1]
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= n:
+        raise ValueError(
+            f"labels must lie in 0..{n - 1} for a model with {n} outputs, but a batch has labels "
+            f"{lo}..{hi}. Give the model a head with {hi + 1} outputs (replace its classifier) or "
+            "map the labels to 0..num_classes-1."
+        )

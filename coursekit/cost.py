@@ -1,0 +1,121 @@
+"""What a training strategy costs: seconds per step, peak memory, optimizer state, file size,
+and inference latency. Measured on a copy of the model, so the model you pass is untouched."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batches import forward_logits, split_batch, to_device
+from .device import peak_memory, pick_device
+from .params import count_parameters
+
+__all__ = ["StepCost", "file_size_mb", "inference_latency", "measure_step", "optimizer_state_bytes"]
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """The cost of one optimizer step of a strategy."""
+
+    seconds_per_step: float  # median over the timed steps
+    peak_mb: float  # CUDA: max allocated; CPU: process peak RSS
+    peak_increase_mb: float  # how far the steps pushed memory above where it started
+    trainable: int
+    optimizer_state_bytes: int
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes held by the optimizer's state tensors (AdamW: two fp32 moments per trainable param)."""
+    return sum(
+        v.numel() * v.element_size()
+        for state in optimizer.state.values()
+        for v in state.values()
+        if isinstance(v, torch.Tensor) and v.ndim > 0  # skip the scalar step counters
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_step(
+    model: nn.Module,
+    batch: Any,
+    *,
+    lr: float = 1e-4,
+    steps: int = 5,
+    warmup: int = 1,
+    device: torch.device | str | None = None,
+) -> StepCost:
+    """Time `steps` AdamW steps on `batch` (after `warmup` untimed ones) on a copy of `model`."""
+    device = torch.device(device) if device is not None else pick_device()
+    work = copy.deepcopy(model).to(device).train()
+    params = [p for p in work.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: every parameter is frozen")
+    opt = torch.optim.AdamW(params, lr=lr)
+    inputs, labels = split_batch(batch)
+    inputs, labels = to_device(inputs, device), to_device(labels, device)
+
+    def step() -> None:
+        loss = nn.functional.cross_entropy(forward_logits(work, inputs).float(), labels)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    times = []
+    with peak_memory(device) as mem:
+        for _ in range(steps):
+            _sync(device)
+            t0 = time.perf_counter()
+            step()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    return StepCost(
+        statistics.median(times),
+        mem.peak_mb,
+        mem.increase_mb,
+        count_parameters(work).trainable,
+        optimizer_state_bytes(opt),
+    )
+
+
+@torch.no_grad()
+def inference_latency(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    repeats: int = 10,
+    warmup: int = 2,
+    device: torch.device | str | None = None,
+) -> float:
+    """Median seconds for one forward pass of `model` on `inputs` in eval mode."""
+    device = torch.device(device) if device is not None else pick_device()
+    was_training = model.training
+    model.eval().to(device)
+    inputs = to_device(inputs, device)
+    times = []
+    for i in range(warmup + repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        forward_logits(model, inputs)
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    model.train(was_training)
+    return statistics.median(times)
+
+
+def file_size_mb(path: str | Path) -> float:
+    """Size of a file in MB (10^6 bytes)."""
+    return Path(path).stat().st_size / 1e6
