@@ -16,16 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batches import as_loader as _loader
-from .batches import check_labels as _check_labels
-from .batches import describe_inputs as _shape
-from .batches import forward_logits as _forward
-from .batches import split_batch as _split
-from .batches import to_device as _to
+from .batches import (
+    as_loader,
+    check_labels,
+    describe_inputs,
+    forward_logits,
+    split_batch,
+    to_device,
+)
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .device import autocast as _autocast
-from .device import pick_device
-from .device import resolve_precision as _policy
+from .device import autocast, pick_device, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
 from .progress import progress_bar
@@ -48,15 +48,15 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU."""
     device = torch.device(device) if device is not None else pick_device()
-    data = _loader(data, batch_size, False, device, "the evaluation data")
-    policy = _policy(precision, device)
+    data = as_loader(data, batch_size, False, device, "the evaluation data")
+    policy = resolve_precision(precision, device)
     was_training = model.training
     model.eval().to(device)
     logits, labels = [], []
     for batch in data:
-        inputs, y = _split(batch)
-        with _autocast(device, policy):
-            out = _forward(model, _to(inputs, device))
+        inputs, y = split_batch(batch)
+        with autocast(device, policy):
+            out = forward_logits(model, to_device(inputs, device))
         logits.append(out.float())
         labels.append(y)
     model.train(was_training)
@@ -73,7 +73,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss and metrics of `model` on `data`, e.g. {"loss": 0.31, "accuracy": 0.9}."""
     logits, labels = predict(model, data, device, precision)
-    _check_labels(labels, logits, loss_fn is not None)
+    check_labels(labels, logits, loss_fn is not None)
     loss = (loss_fn or nn.functional.cross_entropy)(logits, labels).item()
     return {"loss": loss, **{m: METRICS[m](logits, labels) for m in metrics}}
 
@@ -120,10 +120,10 @@ def fit(
     """
     device = torch.device(device) if device is not None else pick_device()
     model.to(device)
-    policy = _policy(precision, device)
-    train_loader = _loader(train_data, batch_size, True, device, "train_data")
+    policy = resolve_precision(precision, device)
+    train_loader = as_loader(train_data, batch_size, True, device, "train_data")
     val_loader = (
-        _loader(val_data, batch_size, False, device, "val_data") if val_data is not None else None
+        as_loader(val_data, batch_size, False, device, "val_data") if val_data is not None else None
     )
     if optimizer is None:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -168,23 +168,23 @@ def fit(
             n_batches, f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress
         )
         for i, batch in enumerate(train_loader):
-            inputs, labels = _split(batch)
+            inputs, labels = split_batch(batch)
             if n_out is not None and labels.device.type == "cpu":
-                _check_labels(labels, torch.empty(len(labels), n_out), custom_loss)
-            inputs, labels = _to(inputs, device), _to(labels, device)
+                check_labels(labels, torch.empty(len(labels), n_out), custom_loss)
+            inputs, labels = to_device(inputs, device), to_device(labels, device)
             try:
-                with _autocast(device, policy):
-                    logits = _forward(model, inputs)
+                with autocast(device, policy):
+                    logits = forward_logits(model, inputs)
             except RuntimeError as err:
                 if n_out is not None:
                     raise
                 raise ValueError(
-                    f"the model failed on the first batch (inputs {_shape(inputs)}): "
+                    f"the model failed on the first batch (inputs {describe_inputs(inputs)}): "
                     f"{err}\nCheck that the input shape/channels match what the "
                     "model expects."
                 ) from err
             if n_out is None:
-                _check_labels(labels, logits, custom_loss)
+                check_labels(labels, logits, custom_loss)
                 n_out = logits.shape[-1] if logits.ndim == 2 else None
             loss = loss_fn(logits.float(), labels)
             scaler.scale(loss / grad_accum_steps).backward()
