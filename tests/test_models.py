@@ -25,7 +25,7 @@ from coursekit.models import (
     load_pretrained,
     load_tokenizer,
     normalization_for,
-    prepare_images,
+    preprocess,
 )
 from coursekit.models.efficientnet_lite import tf_same_pad
 
@@ -128,7 +128,7 @@ def test_coffee_is_espresso_and_chelsea_is_a_cat(effnet):
 
 def test_replaced_head_keeps_pretrained_body(effnet):
     model = load_pretrained("efficientnet_lite0", num_classes=5)
-    assert model(prepare_images(np.zeros((64, 64, 3), np.uint8), size=64)).shape == (1, 5)
+    assert model(preprocess(np.zeros((64, 64, 3), np.uint8), size=64)).shape == (1, 5)
     new, old = model.state_dict(), effnet.state_dict()
     assert {k for k in new if not torch.equal(new[k], old.get(k, torch.empty(0)))} == {
         "_fc.weight",
@@ -244,17 +244,17 @@ def test_normalization_for():
 
 def test_prepare_images_accepts_common_formats():
     rgb = np.full((30, 40, 3), 255, np.uint8)
-    x = prepare_images(rgb, "efficientnet_lite0", size=16)
+    x = preprocess(rgb, "efficientnet_lite0", size=16)
     assert x.shape == (1, 3, 16, 16)
     assert torch.allclose(x, torch.ones_like(x))  # (255 - 127) / 128
     grey_batch = np.zeros((5, 28, 28), np.uint8)  # Fashion-MNIST style
-    assert prepare_images(grey_batch, size=32).shape == (5, 3, 32, 32)
-    assert prepare_images(torch.rand(4, 1, 28, 28), "resnet18", size=32).shape == (4, 3, 32, 32)
-    assert prepare_images(torch.zeros(6, 28, 28, dtype=torch.uint8), size=32).shape == (
+    assert preprocess(grey_batch, size=32).shape == (5, 3, 32, 32)
+    assert preprocess(torch.rand(4, 1, 28, 28), "resnet18", size=32).shape == (4, 3, 32, 32)
+    assert preprocess(torch.zeros(6, 28, 28, dtype=torch.uint8), size=32).shape == (
         6,
         3,
         32,
         32,
     )
     pil = [Image.new("RGB", (50, 20)), Image.new("L", (20, 30))]
-    assert prepare_images(pil, size=8).shape == (2, 3, 8, 8)
+    assert preprocess(pil, size=8).shape == (2, 3, 8, 8)

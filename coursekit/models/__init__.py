@@ -29,7 +29,7 @@ from coursekit.models.hub import (
     load_hf_tokenizer,
     load_torchvision,
 )
-from coursekit.models.preprocess import normalization_for, prepare_images, to_tensor
+from coursekit.models.preprocess import normalization_for, preprocess, to_tensor
 from coursekit.models.text import (
     MINILM_HUB_ID,
     embed_sentences,
@@ -56,7 +56,7 @@ __all__ = [
     "load_tokenizer",
     "mean_pool",
     "normalization_for",
-    "prepare_images",
+    "preprocess",
     "to_tensor",
 ]
 
@@ -116,7 +116,7 @@ def load_tokenizer(name: str, *, source: str = "auto") -> Any:
     if "/" in name:
         return load_hf_tokenizer(name)
     if name in known_models():
-        raise ValueError(f"{name!r} is an image model; it takes images, see prepare_images().")
+        raise ValueError(f"{name!r} is an image model; it takes images, see preprocess().")
     raise _unknown(name)
 
 
@@ -168,7 +168,7 @@ def classify_image(
     """
     name = name or _preprocessing_name(model)
     param = next(model.parameters())
-    batch = prepare_images(image, name, size=224, crop=0.875).to(param.device, param.dtype)
+    batch = preprocess(image, name, size=224, crop=0.875).to(param.device, param.dtype)
     was_training = model.training
     model.eval()
     probs = model(batch).float().softmax(-1)[0]

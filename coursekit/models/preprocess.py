@@ -2,7 +2,7 @@
 
 A pre-trained network only works on inputs scaled the way its training images were. Each model
 family has its own normalisation; `normalization_for(name)` gives it as (mean, std) per channel in
-the [0, 1] pixel scale that torchvision transforms use, and `prepare_images` does the whole job:
+the [0, 1] pixel scale that torchvision transforms use, and `preprocess` does the whole job:
 any image type -> RGB float -> resize -> normalise -> one [N, 3, size, size] tensor.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalization_for", "prepare_images", "to_tensor"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalization_for", "preprocess", "to_tensor"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -98,7 +98,7 @@ def _is_batch(images: Any) -> bool:
     return isinstance(images, Sequence) and not isinstance(images, (str, bytes))
 
 
-def prepare_images(
+def preprocess(
     images: Any, name: str = "efficientnet_lite0", size: int = 224, crop: float = 1.0
 ) -> torch.Tensor:
     """Images -> normalised float batch [N, 3, size, size] for the named model.
