@@ -3,7 +3,18 @@
 Notebooks use this short list; each name lives in a small module named for its concept.
 """
 
-from . import datasets, embeddings, models
+from . import (
+    cost,
+    datasets,
+    embeddings,
+    experiments,
+    features,
+    freezing,
+    heads,
+    lora,
+    lr_finder,
+    models,
+)
 from .assets import AssetCorruptError, AssetMissingError
 from .checkpoint import (
     CheckpointError,
@@ -40,15 +51,22 @@ __all__ = [
     "History",
     "accuracy",
     "confusion_matrix",
+    "cost",
     "count_parameters",
     "datasets",
     "describe_hardware",
     "embeddings",
     "doctor",
     "evaluate",
+    "experiments",
+    "features",
     "fit",
+    "freezing",
     "get_mode",
+    "heads",
     "load_checkpoint",
+    "lora",
+    "lr_finder",
     "load_pretrained",
     "load_tokenizer",
     "load_weights",

@@ -39,12 +39,18 @@ if in_notebook():
 
 __all__ = [
     "LivePlot",
+    "plot_data_efficiency",
+    "plot_time_to_accuracy",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_length_histogram",
+    "plot_step_losses",
+    "plot_variants",
     "plot_embedding_2d",
     "plot_param_counts",
     "plot_similarity",
     "plot_topk",
+    "plot_tradeoff",
     "show_feature_maps",
     "show_images",
 ]
@@ -200,8 +206,9 @@ def show_feature_maps(maps: dict[str, torch.Tensor], n: int = 6) -> Figure:
     return fig
 
 
-def plot_similarity(sim: torch.Tensor, labels: Sequence[str], title: str = "cosine similarity"
-                    ) -> Figure:
+def plot_similarity(
+    sim: torch.Tensor, labels: Sequence[str], title: str = "cosine similarity"
+) -> Figure:
     """A heatmap of pairwise similarities with the values written in each cell."""
     n = len(labels)
     fig = Figure(figsize=(2.5 + 0.6 * n, 1.5 + 0.5 * n))
@@ -210,8 +217,15 @@ def plot_similarity(sim: torch.Tensor, labels: Sequence[str], title: str = "cosi
     for i in range(n):
         for j in range(n):
             v = sim[i, j].item()
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="black" if v > 0.6 else "white")
+            ax.text(
+                j,
+                i,
+                f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if v > 0.6 else "white",
+            )
     short = [s if len(s) <= 40 else s[:37] + "..." for s in labels]
     ax.set_xticks(range(n), range(n), fontsize=8)
     ax.set_yticks(range(n), [f"{i}: {s}" for i, s in enumerate(short)], fontsize=8)
@@ -221,8 +235,9 @@ def plot_similarity(sim: torch.Tensor, labels: Sequence[str], title: str = "cosi
     return fig
 
 
-def plot_embedding_2d(points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str],
-                      title: str = "") -> Figure:
+def plot_embedding_2d(
+    points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], title: str = ""
+) -> Figure:
     """A 2-D scatter of projected embeddings, one colour per class."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
@@ -232,6 +247,26 @@ def plot_embedding_2d(points: torch.Tensor, labels: torch.Tensor, class_names: S
         ax.scatter(pts[mask, 0], pts[mask, 1], s=10, alpha=0.7, color=f"C{c}", label=name)
     ax.legend(fontsize=8, markerscale=2)
     ax.set(xlabel="component 1", ylabel="component 2", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(
+    rows: Sequence[dict], x: str, y: str, label: str, logx: bool = True, title: str = ""
+) -> Figure:
+    """One labelled point per row: e.g. accuracy (`y`) against trainable parameters (`x`)."""
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    for i, r in enumerate(rows):
+        ax.scatter(r[x], r[y], s=60, color=f"C{i}", zorder=3)
+        ax.annotate(
+            str(r[label]), (r[x], r[y]), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
+    if logx:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.15, y=0.15)
+    ax.set(xlabel=x, ylabel=y, title=title)
     fig.tight_layout()
     return fig
 
@@ -286,6 +321,118 @@ def show_images(
     return fig
 
 
+def plot_variants(
+    rows: Sequence[dict],
+    x: str,
+    y: str,
+    group: str | None = None,
+    kind: str = "bar",
+    title: str = "",
+    reference: float | None = None,
+    reference_label: str = "",
+    ylim: tuple[float, float] | None = None,
+    logx: bool = False,
+    err: str | None = None,
+) -> Figure:
+    """Compare variants from a tidy table (one dict per run, e.g. {"variant": ..., "acc": ...}).
+
+    kind="bar": one bar of `y` per value of `x` (side by side per `group`), labelled with its
+    value; kind="line": `y` against a numeric `x` (ticks at its values; `logx` for a log2 axis),
+    one line per `group`. `reference` draws a dashed horizontal line (chance level, ln C, ...);
+    `err` names a column of error-bar half-widths (e.g. the standard error of each accuracy).
+    """
+    if kind not in ("bar", "line"):
+        raise ValueError(f"kind must be 'bar' or 'line', got {kind!r}")
+    columns = [c for c in (x, y, group, err) if c is not None]
+    if not rows or any(c not in r for c in columns for r in rows):
+        raise ValueError(f"every row needs the columns {columns}")
+    groups = list(dict.fromkeys(r[group] for r in rows)) if group else [None]
+    xs = list(dict.fromkeys(r[x] for r in rows))
+    fig = Figure(figsize=(max(4.5, 0.9 * len(xs) * len(groups) + 2), 3.4))
+    ax = fig.subplots()
+    width = 0.8 / len(groups)
+    for i, g in enumerate(groups):
+        sub = [r for r in rows if group is None or r[group] == g]
+        label = None if g is None else f"{group}={g}"
+        yerr = [r[err] for r in sub] if err else None
+        if kind == "line":
+            xy = [r[x] for r in sub], [r[y] for r in sub]
+            ax.errorbar(*xy, yerr, fmt="o-", color=f"C{i}", capsize=3, label=label)
+            continue
+        pos = [xs.index(r[x]) + (i - (len(groups) - 1) / 2) * width for r in sub]
+        bars = ax.bar(
+            pos, [r[y] for r in sub], width * 0.95, yerr=yerr, capsize=4, color=f"C{i}", label=label
+        )
+        inside = {"label_type": "center", "color": "white"} if err else {"padding": 2}
+        ax.bar_label(bars, fmt="%.3g", fontsize=8, **inside)
+    if kind == "bar":
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs], fontsize=8)
+    else:
+        if logx:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(v) for v in xs])
+        ax.minorticks_off()
+    if reference is not None:
+        ax.axhline(reference, color="0.4", ls="--", lw=1, label=reference_label or None)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    else:
+        ax.margins(y=0.15)
+    ax.set(xlabel=x, ylabel=f"{y} (bars: ± {err})" if err else y, title=title)
+    if group is not None or reference_label:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_losses(
+    histories: dict[str, History],
+    steps: int | None = None,
+    reference: float | None = None,
+    reference_label: str = "",
+    title: str = "training loss per step",
+) -> Figure:
+    """The per-step training loss of several runs on one plot (the first `steps` steps), to
+    compare how they start; `reference` draws a dashed line (e.g. ln C, the loss of guessing)."""
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    for i, (name, history) in enumerate(histories.items()):
+        values = history.steps[:steps] if steps else history.steps
+        ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i}", lw=1.2, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="0.4", ls="--", lw=1, label=reference_label or None)
+    ax.set(xlabel="optimizer step", ylabel="loss (batch)", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_histogram(
+    lengths: Sequence[int],
+    cutoffs: Sequence[int] = (),
+    bins: int = 40,
+    title: str = "",
+    xlabel: str = "tokens per text",
+) -> Figure:
+    """A histogram of text lengths with a dashed line per cutoff (e.g. max_length), each
+    labelled with the share of texts longer than it (those get truncated). The x axis stops at
+    the 99th percentile (or the largest cutoff) so a few very long texts don't squash the rest."""
+    v = np.asarray(lengths)
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.subplots()
+    right = max(float(np.percentile(v, 99)), *cutoffs, 1) * 1.05
+    ax.hist(v[v <= right], bins=bins, range=(0, right), color="0.65")
+    for i, c in enumerate(cutoffs):
+        ax.axvline(c, color=f"C{i}", ls="--", label=f"cut at {c}: {np.mean(v > c):.1%} truncated")
+    ax.set_xlim(0, right)
+    title = title or f"{len(v)} texts, median {np.median(v):.0f}"
+    ax.set(xlabel=xlabel, ylabel="texts", title=title)
+    if len(cutoffs):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_param_counts(
     rows: Sequence[ParamCount], title: str = "parameters per module", log: bool = False
 ) -> Figure:
@@ -309,4 +456,125 @@ def plot_param_counts(
     )
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    return fig
+
+
+def _panels(rows: Sequence[dict], key: str = "task") -> dict[str, list[dict]]:
+    """Rows grouped by `key` (one subplot per task), in order of first appearance."""
+    panels: dict[str, list[dict]] = {}
+    for row in rows:
+        panels.setdefault(str(row.get(key, "")), []).append(row)
+    return panels
+
+
+def _mean_curve(rows: Sequence[dict], x: str, y: str) -> tuple[np.ndarray, ...]:
+    """Per distinct `x`: mean and standard deviation of `y` over seeds, sorted by x."""
+    xs = sorted({r[x] for r in rows})
+    groups = [[r[y] for r in rows if r[x] == v] for v in xs]
+    return (
+        np.array(xs),
+        np.array([np.mean(g) for g in groups]),
+        np.array([np.std(g) for g in groups]),
+    )
+
+
+def _legend_below(fig: Figure, ax) -> None:
+    """One legend for all panels, under them, so it never hides a curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+
+
+def plot_data_efficiency(
+    rows: Sequence[dict],
+    metric: str = "accuracy",
+    title: str = "",
+    chance: dict[str, float] | float | None = None,
+) -> Figure:
+    """Test `metric` against labelled examples per class, one line per method.
+
+    `rows` is the table from `experiments.data_efficiency`; rows with a "task" column are drawn in
+    one panel per task. Several seeds give the mean with a band of one standard deviation.
+    `chance` (one value, or one per task) draws the accuracy of guessing as a dotted line.
+    """
+    if not rows:
+        raise ValueError("no rows to plot: run experiments.data_efficiency first")
+    panels = _panels(rows)
+    fig = Figure(figsize=(5.2 * len(panels), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (task, task_rows) in zip(axes, panels.items(), strict=True):
+        methods = list(dict.fromkeys(r["method"] for r in task_rows))
+        for i, method in enumerate(methods):
+            x, mean, std = _mean_curve(
+                [r for r in task_rows if r["method"] == method], "shots", metric
+            )
+            ax.plot(x, mean, "o-", color=f"C{i}", label=method)
+            if np.any(std > 0):
+                ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.15)
+            for xi, yi in zip(x, mean, strict=True):
+                ax.annotate(
+                    f"{yi:.2f}",
+                    (xi, yi),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize=7,
+                    color=f"C{i}",
+                )
+        level = chance.get(task) if isinstance(chance, dict) else chance
+        if level is not None:
+            ax.axhline(level, color="0.5", ls=":", lw=1, label="chance")
+        ax.set_xscale("log")
+        shots = sorted({r["shots"] for r in task_rows})
+        ax.set_xticks(shots, [str(s) for s in shots])
+        ax.minorticks_off()
+        ax.set_ylim(0, 1.05)
+        ax.set(
+            xlabel="labelled training examples per class (log scale)",
+            ylabel=f"test {metric}",
+            title=task,
+        )
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes[0])
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_time_to_accuracy(
+    rows: Sequence[dict], time_key: str = "seconds", metric: str = "accuracy", title: str = ""
+) -> Figure:
+    """Test `metric` against seconds spent, one marker per run labelled with its examples per
+    class: the further up and left, the better. `time_key` picks the column ("seconds" is the
+    whole run including testing; "train_seconds" only the training)."""
+    if not rows:
+        raise ValueError("no rows to plot: run experiments.data_efficiency first")
+    panels = _panels(rows)
+    fig = Figure(figsize=(5.2 * len(panels), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (task, task_rows) in zip(axes, panels.items(), strict=True):
+        methods = list(dict.fromkeys(r["method"] for r in task_rows))
+        for i, method in enumerate(methods):
+            mine = sorted((r for r in task_rows if r["method"] == method), key=lambda r: r["shots"])
+            t = [max(r[time_key], 1e-3) for r in mine]
+            ax.plot(t, [r[metric] for r in mine], "o", color=f"C{i}", label=method)
+            for k, (r, ti) in enumerate(zip(mine, t, strict=True)):
+                ax.annotate(
+                    f"{r['shots']}/class",
+                    (ti, r[metric]),
+                    textcoords="offset points",
+                    xytext=(0, 7 if k % 2 == 0 else -13),  # alternate: neighbours never collide
+                    ha="center",
+                    fontsize=7,
+                    color=f"C{i}",
+                )
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.05)
+        ax.set(
+            xlabel=f"{time_key.replace('_', ' ')} (log scale)", ylabel=f"test {metric}", title=task
+        )
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes[0])
+    if title:
+        fig.suptitle(title)
     return fig

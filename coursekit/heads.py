@@ -1,0 +1,351 @@
+"""Head replacement and input adaptation: make a pre-trained model fit a new task.
+
+A pre-trained classifier ends in a linear layer, the **head**, sized for its old task (1,000
+ImageNet classes). `replace_head` puts on a fresh one with one output per new class and leaves
+every other weight bit-identical. On the input side, `adapt_input_channels` turns an RGB stem into
+a one-channel one by summing its filters: for a gray image, exactly the output of the RGB model on
+the image repeated three times. For text, `TextClassifier` is a Hugging Face encoder, a pooling
+([CLS] token or mean over real tokens) and a linear head.
+
+Works on coursekit's EfficientNetLite0 (`_fc`, `_conv_stem`), torchvision CNNs (ResNet `fc` /
+`conv1`, MobileNetV3 `classifier[-1]` / `features[0][0]`) and Hugging Face classifiers
+(`classifier`, or `score` on decoder models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from coursekit.device import pick_device
+from coursekit.features import extract_features, feature_key
+from coursekit.models.text import mean_pool
+
+__all__ = [
+    "HEAD_NAMES",
+    "INITS",
+    "POOLINGS",
+    "TextClassifier",
+    "adapt_input_channels",
+    "count_multiply_adds",
+    "find_first_conv",
+    "find_head",
+    "init_head",
+    "pool_tokens",
+    "pooled_text_features",
+    "replace_head",
+]
+
+# Attribute names that hold the classification head, in the order they are tried:
+# EfficientNetLite0 `_fc`, ResNet `fc`, MobileNet / BERT / ViT `classifier`, GPT-2 / Llama
+# `score`, timm / TextClassifier `head`, torchvision ViT `heads`.
+HEAD_NAMES = ("_fc", "fc", "classifier", "score", "head", "heads")
+INITS = ("default", "zeros", "small")
+ADAPT_METHODS = ("sum", "mean", "first")
+POOLINGS = ("cls", "mean")
+
+
+def _last_linear(module: nn.Module) -> tuple[str, nn.Linear] | None:
+    """`module` itself if it is an nn.Linear, else the last nn.Linear inside it (or None)."""
+    if isinstance(module, nn.Linear):
+        return "", module
+    found = [(n, m) for n, m in module.named_modules() if isinstance(m, nn.Linear)]
+    return found[-1] if found else None
+
+
+def find_head(model: nn.Module, name: str | None = None) -> tuple[str, nn.Linear]:
+    """The classification head: (dotted module name, the nn.Linear), e.g. ("classifier.3", ...).
+
+    Looks at the attributes in `HEAD_NAMES`; when one is a container (MobileNet's `classifier`
+    Sequential, RoBERTa's classification head) the head is the last nn.Linear inside it. Pass
+    `name` to point at the head yourself.
+    """
+    looked = [name] if name is not None else list(HEAD_NAMES)
+    present = [n for n in looked if isinstance(getattr(model, n, None), nn.Module)]
+    for cand in looked if name is not None else present:
+        try:
+            module = model.get_submodule(cand)
+        except AttributeError as err:
+            raise ValueError(
+                f"{type(model).__name__} has no submodule {cand!r}; its top-level modules are "
+                f"{[n for n, _ in model.named_children()]}"
+            ) from err
+        found = _last_linear(module)
+        if found is not None:
+            sub, linear = found
+            return (f"{cand}.{sub}" if sub else cand), linear
+    raise ValueError(
+        f"no classification head found on a {type(model).__name__}: looked for an nn.Linear "
+        f"(or a module ending in one) named {' / '.join(looked)}. "
+        "Pass name='...' with the head's module name (see model.named_modules()), or build a "
+        "model with a head, e.g. load_pretrained(name, num_classes=...)."
+    )
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+@torch.no_grad()
+def init_head(head: nn.Linear, init: str = "default") -> nn.Linear:
+    """(Re)initialise a linear head in place and return it.
+
+    "default": PyTorch's uniform(+-1/sqrt(in_features)) init; "zeros": all weights and the bias
+    zero, so every class starts with logit 0 (uniform predictions, loss exactly ln C);
+    "small": weights ~ N(0, 0.01^2), bias zero (nearly uniform, but not all equal).
+    A single linear layer needs no random init to break symmetry: each class's gradient differs.
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if init == "default":
+        head.reset_parameters()
+        return head
+    if init == "zeros":
+        head.weight.zero_()
+    else:
+        head.weight.normal_(0.0, 0.01)
+    if head.bias is not None:
+        head.bias.zero_()
+    return head
+
+
+def _check_classes(num_classes: Any) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+
+
+def replace_head(
+    model: nn.Module, num_classes: int, init: str = "default", *, name: str | None = None
+) -> nn.Linear:
+    """Put a fresh `nn.Linear(in_features, num_classes)` where the old head was; return it.
+
+    The new head sits on the old head's device and dtype and has a bias if the old one had;
+    everything else in `model` is untouched. Hugging Face models also get `config.num_labels`
+    (and `model.num_labels`) updated. `init`: see `init_head`.
+    """
+    _check_classes(num_classes)
+    head_name, old = find_head(model, name)
+    w = old.weight
+    new = nn.Linear(w.shape[1], num_classes, old.bias is not None, w.device, w.dtype)
+    init_head(new, init)  # raises for an unknown init before the model is touched
+    _set_submodule(model, head_name, new)
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "num_labels"):
+        config.num_labels = num_classes  # also resets id2label / label2id to the new size
+    if isinstance(getattr(model, "num_labels", None), int):
+        model.num_labels = num_classes
+    return new
+
+
+# --- the input side --------------------------------------------------------------------------
+
+
+def find_first_conv(model: nn.Module, name: str | None = None) -> tuple[str, nn.Conv2d]:
+    """The first nn.Conv2d (the stem that reads the image): (dotted name, module).
+
+    "First" is registration order, which is the order the image meets them in EfficientNetLite0
+    (`_conv_stem`), ResNet (`conv1`) and MobileNetV3 (`features.0.0`). Pass `name` to choose.
+    """
+    if name is not None:
+        module = model.get_submodule(name)
+        if not isinstance(module, nn.Conv2d):
+            raise ValueError(f"{name!r} is a {type(module).__name__}, not an nn.Conv2d")
+        return name, module
+    for n, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return n, m
+    raise ValueError(
+        f"no nn.Conv2d found in a {type(model).__name__}: adapt_input_channels works on "
+        "convolutional image models (EfficientNet-Lite0, ResNet, MobileNetV3, ...)."
+    )
+
+
+@torch.no_grad()
+def adapt_input_channels(
+    model: nn.Module, in_channels: int = 1, method: str = "sum", *, name: str | None = None
+) -> nn.Conv2d:
+    """Replace the first convolution by one reading `in_channels` channels; return the new one.
+
+    The new filters come from the pre-trained ones (`method`):
+      - "sum": the new filters add up to the sum of the old ones (each new channel gets
+        sum / in_channels). A gray image on every new channel then gives exactly the output the
+        original model gives for that image repeated as RGB. The right choice for grayscale.
+      - "mean": every new channel gets the mean of the old filters: for one channel the response
+        is 1/3 of the RGB one, so later layers see activations at the wrong scale.
+      - "first": new channel i copies old channel i mod C (for one channel: the red filter).
+    Other layers are untouched; `requires_grad` and device/dtype follow the old convolution.
+    """
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+    if method not in ADAPT_METHODS:
+        raise ValueError(f"method must be one of {ADAPT_METHODS}, got {method!r}")
+    conv_name, conv = find_first_conv(model, name)
+    if conv.groups != 1:
+        raise ValueError(f"{conv_name} is a grouped convolution (groups={conv.groups})")
+    if conv.in_channels == in_channels:
+        raise ValueError(f"{conv_name} already reads {in_channels} channel(s); nothing to adapt")
+    w = conv.weight
+    if method == "sum":
+        new_w = w.sum(1, keepdim=True).repeat(1, in_channels, 1, 1) / in_channels
+    elif method == "mean":
+        new_w = w.mean(1, keepdim=True).repeat(1, in_channels, 1, 1)
+    else:
+        new_w = w[:, [i % conv.in_channels for i in range(in_channels)]]
+    new = nn.Conv2d(
+        in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    )
+    new = new.to(w.device, w.dtype).requires_grad_(w.requires_grad)
+    new.padding_mode = conv.padding_mode
+    if conv.bias is None:
+        new.bias = None
+    new.weight.copy_(new_w)
+    if conv.bias is not None:
+        new.bias.copy_(conv.bias)
+    _set_submodule(model, conv_name, new)
+    parent_name = conv_name.rpartition(".")[0]
+    parent = model.get_submodule(parent_name) if parent_name else model
+    for owner in (parent, getattr(model, "config", None)):  # e.g. Hugging Face ViT checks these
+        if isinstance(getattr(owner, "num_channels", None), int):
+            owner.num_channels = in_channels
+    return new
+
+
+def count_multiply_adds(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Multiply-adds of every nn.Conv2d and nn.Linear in one forward pass of `x`, by module name:
+    per output value, (in_channels / groups) x kernel area, or in_features. Nearly all of a CNN's
+    arithmetic, so `sum(result.values())` is a fair total and `result[stem] / total` its share."""
+    counts: dict[str, int] = {}
+
+    def hook(name: str):
+        def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if isinstance(module, nn.Conv2d):
+                per_pixel = module.in_channels // module.groups * module.kernel_size[0]
+                macs = output.numel() * per_pixel * module.kernel_size[1]
+            else:
+                macs = output.numel() * module.in_features
+            counts[name] = counts.get(name, 0) + macs
+
+        return count
+
+    handles = [
+        m.register_forward_hook(hook(n))
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return counts
+
+
+# --- text: pooling token vectors into one vector per text ------------------------------------
+
+
+def pool_tokens(
+    hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str = "mean"
+) -> torch.Tensor:
+    """Token vectors [N, T, D] -> one vector per text [N, D].
+
+    "cls": the first token's vector ([CLS] in BERT-style models). "mean": the average over real
+    tokens (`attention_mask` 1), so padding does not dilute short texts.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if hidden.ndim != 3:
+        raise ValueError(f"expected token vectors [N, T, D], got shape {tuple(hidden.shape)}")
+    if pooling == "cls":
+        return hidden[:, 0]
+    if attention_mask is None:
+        return hidden.mean(1)
+    return mean_pool(hidden, attention_mask)
+
+
+class TextClassifier(nn.Module):
+    """A Hugging Face encoder, a pooling step and a linear head: token ids -> class logits.
+
+    `encoder` is a bare encoder (e.g. `load_pretrained("minilm")`) or a model built on one (its
+    `base_model` is used, dropping any old head). `forward(input_ids, attention_mask, ...)`
+    returns logits [N, num_classes], so `fit` trains it on dict batches from `text_dataset`.
+    "cls" pooling uses the raw [CLS] token vector (not BERT's extra pooler layer).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_classes: int,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        init: str = "default",
+    ) -> None:
+        super().__init__()
+        _check_classes(num_classes)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.encoder = getattr(encoder, "base_model", encoder)
+        hidden = getattr(getattr(self.encoder, "config", None), "hidden_size", None)
+        if not isinstance(hidden, int):
+            raise ValueError(
+                f"a {type(encoder).__name__} has no config.hidden_size: TextClassifier needs a "
+                "Hugging Face encoder such as load_pretrained('minilm')"
+            )
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = init_head(nn.Linear(hidden, num_classes), init)
+        self.head.to(next(self.encoder.parameters()).device)
+
+    def embed(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """The pooled text vectors [N, hidden] that the head reads (what feature caching stores)."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        return pool_tokens(hidden, attention_mask, self.pooling)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """Class logits [N, num_classes]."""
+        return self.head(self.dropout(self.embed(input_ids, attention_mask, **kwargs)))
+
+
+def pooled_text_features(
+    encoder: nn.Module,
+    tokens: dict[str, torch.Tensor],
+    poolings: tuple[str, ...] = POOLINGS,
+    *,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    cache_dir: Any = None,
+) -> dict[str, torch.Tensor]:
+    """One pass of a frozen encoder over `tokens` (from `datasets.tokenize`), several poolings:
+    {pooling: N x hidden features on the CPU}, cached like every `features.extract_features` call
+    (the key covers the weights, the token ids and the poolings). `features.last_extraction()`
+    tells what the pass cost."""
+    for p in poolings:
+        if p not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {p!r}")
+    base = getattr(encoder, "base_model", encoder)
+    device = torch.device(device) if device is not None else pick_device()
+    key = feature_key(base, tokens, poolings=list(poolings))
+
+    def fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        hidden = base(**batch).last_hidden_state
+        return torch.cat([pool_tokens(hidden, batch["attention_mask"], p) for p in poolings], 1)
+
+    was_training = base.training
+    base.eval().to(device)
+    try:
+        out = extract_features(fn, tokens, key, batch_size=batch_size, cache_dir=cache_dir)
+    finally:
+        base.train(was_training)
+    return dict(zip(poolings, out.chunk(len(poolings), dim=1), strict=True))
