@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -210,6 +211,11 @@ def extract_features(
         raise ValueError("no inputs to extract features from")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if key is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", key):
+        raise ValueError(
+            f"key {key!r} must be 1-128 letters, digits, '-' or '_' (it names a file); "
+            "make one with feature_key(model, inputs, ...)"
+        )
     start_time = time.perf_counter()
     path = _cache_file(Path(cache_dir), key) if (cache_dir is not None and key) else None
     source, cached = "computed", None

@@ -73,6 +73,15 @@ def test_accuracy_is_computed_by_the_runner_on_the_untouched_test_split(data):
     assert all(r["n_test"] == 21 and r["distinct_predictions"] == 3 for r in rows)
 
 
+def test_a_method_cannot_change_the_test_labels(data):
+    def cheat(train: Split, test: Split) -> dict:
+        test.y.zero_()
+        return {"logits": torch.nn.functional.one_hot(test.y, 3).float()}
+
+    with pytest.raises(ex.ExperimentError, match="changed the test labels"):
+        ex.data_efficiency({"cheat": cheat}, data, shots=(1,), progress=False)
+
+
 def test_per_method_inputs_must_share_labels(data):
     train, test = data
     features = (Split(train.x * 2, train.y), Split(test.x * 2, test.y))

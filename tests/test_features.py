@@ -195,6 +195,8 @@ def test_bad_inputs_get_clear_errors():
         F.extract_features(lambda b: b, torch.zeros(0, 3), None)
     with pytest.raises(ValueError, match="rows"):
         F.extract_features(lambda b: b[:1], torch.zeros(4, 3), None, batch_size=4)
+    with pytest.raises(ValueError, match="names a file"):
+        F.extract_features(lambda b: b, torch.zeros(2, 3), "../outside", cache_dir="c")
     with pytest.raises(TypeError, match="list of str"):
         F.extract_text_features(model, None, "one text", 8)
 
