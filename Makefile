@@ -31,10 +31,10 @@ course: setup
 
 test: setup
 	COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0 $(PY) -m pytest tests notebooks \
-	  --nbval-lax --nbval-current-env -p no:cacheprovider
+	  --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20
 
 test-fast: setup
-	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider
+	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider --durations=20
 
 lint: setup
 	$(VENV)/bin/ruff check coursekit tests benchmarks
