@@ -337,7 +337,7 @@ def extract_text_features(
     `max_length` gives a different key. Each batch is cut to its longest text, which changes
     nothing (padding is masked) but saves time on short texts. `normalize` L2-normalises.
     """
-    from .models import mean_pool
+    from .models.text import sentence_vectors
 
     if isinstance(texts, str):
         raise TypeError("texts must be a list of str; wrap a single text as [text]")
@@ -349,9 +349,7 @@ def extract_text_features(
     def fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         longest = int(batch["attention_mask"].sum(1).max())
         batch = {k: v[:, :longest].to(device) for k, v in batch.items()}
-        hidden = base(**batch).last_hidden_state
-        vectors = mean_pool(hidden, batch["attention_mask"])
-        return nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+        return sentence_vectors(base, batch, normalize)
 
     with _EvalOn(base, device):
         return extract_features(

@@ -478,6 +478,15 @@ def _mean_curve(rows: Sequence[dict], x: str, y: str) -> tuple[np.ndarray, ...]:
     )
 
 
+def _task_figure(rows: Sequence[dict]) -> tuple[Figure, np.ndarray, dict]:
+    """A figure with one panel per task of a data-efficiency table: (fig, axes, panels)."""
+    if not rows:
+        raise ValueError("no rows to plot: run experiments.data_efficiency first")
+    panels = _panels(rows)
+    fig = Figure(figsize=(5.2 * len(panels), 3.8))
+    return fig, np.atleast_1d(fig.subplots(1, len(panels))), panels
+
+
 def _legend_below(fig: Figure, ax) -> None:
     """One legend for all panels, under them, so it never hides a curve."""
     handles, labels = ax.get_legend_handles_labels()
@@ -497,11 +506,7 @@ def plot_data_efficiency(
     one panel per task. Several seeds give the mean with a band of one standard deviation.
     `chance` (one value, or one per task) draws the accuracy of guessing as a dotted line.
     """
-    if not rows:
-        raise ValueError("no rows to plot: run experiments.data_efficiency first")
-    panels = _panels(rows)
-    fig = Figure(figsize=(5.2 * len(panels), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    fig, axes, panels = _task_figure(rows)
     for ax, (task, task_rows) in zip(axes, panels.items(), strict=True):
         methods = list(dict.fromkeys(r["method"] for r in task_rows))
         for i, method in enumerate(methods):
@@ -547,11 +552,7 @@ def plot_time_to_accuracy(
     """Test `metric` against seconds spent, one marker per run labelled with its examples per
     class: the further up and left, the better. `time_key` picks the column ("seconds" is the
     whole run including testing; "train_seconds" only the training)."""
-    if not rows:
-        raise ValueError("no rows to plot: run experiments.data_efficiency first")
-    panels = _panels(rows)
-    fig = Figure(figsize=(5.2 * len(panels), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    fig, axes, panels = _task_figure(rows)
     for ax, (task, task_rows) in zip(axes, panels.items(), strict=True):
         methods = list(dict.fromkeys(r["method"] for r in task_rows))
         for i, method in enumerate(methods):

@@ -26,6 +26,7 @@ __all__ = [
     "load_minilm",
     "load_minilm_tokenizer",
     "mean_pool",
+    "sentence_vectors",
     "minilm_dir",
 ]
 
@@ -98,6 +99,14 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+def sentence_vectors(
+    encoder: nn.Module, batch: dict[str, torch.Tensor], normalize: bool
+) -> torch.Tensor:
+    """One tokenized batch -> mean-pooled sentence vectors [N, D], L2-normalised if asked."""
+    vectors = mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"])
+    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+
+
 @torch.no_grad()
 def embed_sentences(
     model: nn.Module,
@@ -126,10 +135,6 @@ def embed_sentences(
             max_length=max_length,
             return_tensors="pt",
         ).to(device)
-        hidden = encoder(**batch).last_hidden_state
-        vectors = mean_pool(hidden, batch["attention_mask"])
-        if normalize:
-            vectors = torch.nn.functional.normalize(vectors, dim=-1)
-        chunks.append(vectors.float().cpu())
+        chunks.append(sentence_vectors(encoder, batch, normalize).float().cpu())
     encoder.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, encoder.config.hidden_size)
