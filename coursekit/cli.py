@@ -1,4 +1,4 @@
-"""The `coursekit` command: `coursekit doctor`, `coursekit course`."""
+"""The `coursekit` command: `coursekit doctor | course | build | grade`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,20 @@ def main(argv: list[str] | None = None) -> int:
     p_course.add_argument("--mode", choices=("quick", "full"), default="quick")
     p_course.add_argument("--out", type=Path, default=Path("build/notebooks"))
     p_course.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    p_build = sub.add_parser("build", help="write the student or solutions copy of the lessons")
+    p_build.add_argument("kind", choices=("student", "solutions"))
+    p_build.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
+    p_build.add_argument("--out", type=Path, help="default: build/student or build/solutions")
+    p_build.add_argument(
+        "--colab-dir", help="folder the Colab badges point at (default: --out); '' keeps them"
+    )
+    p_tag = sub.add_parser("tag", help="tag the exercises of source lessons (nbgrader metadata)")
+    p_tag.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
+    p_grade = sub.add_parser("grade", help="run submissions against the hidden tests; report")
+    p_grade.add_argument("submissions", nargs="+", type=Path, help="notebooks or folders")
+    p_grade.add_argument("--source", type=Path, default=Path("notebooks"), help="source lessons")
+    p_grade.add_argument("--out", type=Path, default=Path("build/grades"))
+    p_grade.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -29,6 +43,24 @@ def main(argv: list[str] | None = None) -> int:
 
         runs = run_course(args.notebooks or None, args.out, args.mode, args.timeout)
         return 0 if all(r.status == "ok" for r in runs) else 1
+    if args.command == "build":
+        from .teach import build
+
+        for path in build(args.kind, args.sources, args.out, args.colab_dir):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "tag":
+        from .teach.build import tag
+
+        for name, qids in tag(args.sources).items():
+            print(f"{name}: {len(qids)} exercises {', '.join(qids)}")
+        return 0
+    if args.command == "grade":
+        from .teach import grade
+
+        reports = grade(args.submissions, args.source, args.out, args.timeout)
+        print(f"reports in {args.out}/ (grades.json, grades.csv, feedback/, executed/)")
+        return 0 if reports else 1
     return 2  # pragma: no cover - argparse enforces a command
 
 

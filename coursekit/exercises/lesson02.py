@@ -1,0 +1,85 @@
+"""Self-checks for lesson 02 (transfer learning)."""
+
+from __future__ import annotations
+
+import torch
+
+from .core import Wrong, close, expect_number, expect_type, question
+
+
+def _centroid_accuracies(train_f, train_y, test_f, test_y) -> list[float]:
+    """Nearest class mean on unit-length features, with the means as they are or re-normalised."""
+    unit = torch.nn.functional.normalize
+    train_f, test_f = unit(train_f, dim=1), unit(test_f, dim=1)
+    classes = sorted(set(train_y.tolist()))
+    means = torch.stack([train_f[train_y == c].mean(0) for c in classes])
+    return [
+        (torch.tensor(classes)[(test_f @ m.T).argmax(1)] == test_y).float().mean().item()
+        for m in (means, unit(means, dim=1))
+    ]
+
+
+@question("02.q1")
+def _centroids(
+    answer, *, train_features, train_labels, test_features, test_labels, baseline
+) -> str:
+    value = expect_number(answer, "centroid_accuracy", 0.0, 1.0)
+    expected = _centroid_accuracies(train_features, train_labels, test_features, test_labels)
+    if any(abs(value - e) <= 1.5 / len(test_labels) for e in expected):
+        return (
+            f"{value:.3f} without a single gradient step, vs {baseline:.3f} for the "
+            "from-scratch network trained on the same images"
+        )
+    if value <= 0.2:
+        raise Wrong(
+            f"{value:.3f} is close to chance (0.1).",
+            "average the features of each class over the few training images only, "
+            "then compare every test feature with every class mean.",
+        )
+    raise Wrong(
+        f"{value:.3f} is not what the nearest class mean gives on these features.",
+        "L2-normalise the features (torch.nn.functional.normalize) before averaging and "
+        "before comparing, and use cosine similarity (a dot product of unit vectors).",
+    )
+
+
+@question("02.q2")
+def _stale_cache(answer, *, source, reference) -> str:
+    expect_type(answer, torch.Tensor, "small_features")
+    if tuple(answer.shape) != (32, 1280):
+        raise Wrong(
+            f"`small_features` has shape {tuple(answer.shape)}, expected (32, 1280).",
+            "extract features for the first 32 pool images only.",
+        )
+    if source != "computed":
+        raise Wrong(
+            f"last_extraction() says the features came from the {source!r}.",
+            "pass the smaller image size to extract_image_features, so the cache key changes.",
+        )
+    if torch.allclose(answer, reference):
+        raise Wrong("the features equal the full-size ones.", "use cfg.image_size // 2 pixels.")
+    return "a different image size gives a new cache key, so the features were computed afresh"
+
+
+@question("02.q3")
+def _cheaper(answer, *, pre, scratch) -> str:
+    expect_type(answer, tuple, "(param_ratio, speedup)")
+    ratio = expect_number(answer[0], "param_ratio", 0.0)
+    speedup = expect_number(answer[1], "speedup", 0.0)
+    want_ratio = scratch["trainable_params"] / pre["trainable_params"]
+    if close(ratio, 1 / want_ratio, rel=1e-3):
+        raise Wrong("`param_ratio` is upside down.", "divide the from-scratch count by the head's.")
+    if not close(ratio, want_ratio, rel=1e-3):
+        raise Wrong(
+            f"param_ratio {ratio:,.0f} is not the ratio of trainable parameters.",
+            "use the trainable_params of the from-scratch and the pre-trained methods.",
+        )
+    want_speedup = scratch["seconds"] / pre["seconds"]
+    if close(speedup, 1 / want_speedup, rel=1e-3):
+        raise Wrong("`speedup` is upside down.", "divide the from-scratch seconds by the other.")
+    if not close(speedup, want_speedup, rel=1e-3):
+        raise Wrong(
+            f"speedup {speedup:.2f} is not the ratio of the total seconds.",
+            "use totals(): it includes the one-time feature extraction.",
+        )
+    return f"{ratio:,.0f}x more parameters and {speedup:.1f}x the time for the from-scratch model"

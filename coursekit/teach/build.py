@@ -1,0 +1,194 @@
+"""Build the student and the solution copies of the lessons from their one source notebook.
+
+- student: every solution region becomes a stub (what to do + `raise NotImplementedError`),
+  hidden tests are removed;
+- solutions: solutions kept, hidden tests removed.
+
+Both copies have no outputs, keep their nbgrader metadata (so nbgrader can still be used) and
+their Colab badge points at the copy itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from .notebooks import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    SOLUTION_BEGIN,
+    SOLUTION_END,
+    find_questions,
+    lesson_of,
+    read_notebook,
+    regions,
+)
+
+__all__ = ["KINDS", "build", "build_notebook", "lesson_paths", "remove_region", "stub_for", "tag"]
+
+KINDS = ("student", "solutions")
+COLAB = re.compile(
+    r"(https://colab\.research\.google\.com/github/[^/\s]+/[^/\s]+/blob/[^/\s]+/)"
+    r"[^)\s]*?([^/)\s]+\.ipynb)"
+)
+
+
+def _assigned_names(code: str) -> list[str]:
+    """Names that `code` binds in its top-level statements (not loop variables), in order."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    statements = list(tree.body)
+    while statements:
+        stmt = statements.pop(0)
+        if isinstance(stmt, ast.With | ast.If | ast.Try):  # their bodies run once, at top level
+            statements[:0] = [
+                s for part in ("body", "orelse", "finalbody") for s in getattr(stmt, part, [])
+            ]
+        if isinstance(stmt, ast.FunctionDef | ast.ClassDef):
+            names.append(stmt.name)
+        targets = {
+            ast.Assign: lambda s: s.targets,
+            ast.AnnAssign: lambda s: [s.target],
+            ast.AugAssign: lambda s: [s.target],
+            ast.With: lambda s: [i.optional_vars for i in s.items if i.optional_vars],
+        }.get(type(stmt), lambda s: [])(stmt)
+        for target in targets:
+            names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    return [n for n in dict.fromkeys(names) if not n.startswith("_")]
+
+
+def _names_read(code: str) -> set[str]:
+    """Identifiers that `code` reads (strings, comments and keyword-argument names excluded)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set(re.findall(r"[A-Za-z_]\w*", code))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def stub_for(qid: str, solution: str, later_code: str, indent: str = "") -> list[str]:
+    """The lines that replace a solution: what to do, the names to define, NotImplementedError."""
+    used_later = _names_read(later_code)
+    needed = [n for n in _assigned_names(solution) if n in used_later]
+    lines = [f"# Exercise {qid}: your code here (the instructions are in the cell above)."]
+    if needed:
+        lines.append("# It must define: " + ", ".join(needed))
+    lines.append(
+        f'raise NotImplementedError("Exercise {qid}: replace this line with your solution")'
+    )
+    return [indent + line for line in lines]
+
+
+def remove_region(source: str, begin: str, end: str, where: str = "") -> str:
+    """`source` without the lines from `begin` to `end` (markers included)."""
+    lines = source.splitlines()
+    for start, stop in reversed(regions(source, begin, end, where)):
+        del lines[start : stop + 1]
+    return "\n".join(lines).rstrip("\n")
+
+
+def _stub_solutions(source: str, qid: str, later_code: str, where: str) -> str:
+    lines = source.splitlines()
+    for start, stop in reversed(regions(source, SOLUTION_BEGIN, SOLUTION_END, where)):
+        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        solution = "\n".join(lines[start + 1 : stop])
+        later = "\n".join(lines[stop + 1 :]) + "\n" + later_code
+        lines[start : stop + 1] = stub_for(qid, solution, later, indent)
+    return "\n".join(lines)
+
+
+def _point_badge(source: str, url_prefix: str | None, name: str) -> str:
+    if url_prefix is None:
+        return source
+    return COLAB.sub(lambda m: f"{m.group(1)}{url_prefix.strip('/')}/{name}", source)
+
+
+def build_notebook(nb: Any, kind: str, lesson: str, name: str, colab_dir: str | None) -> Any:
+    """A student or solutions copy of the (tagged) source notebook `nb`; `nb` is unchanged."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown build {kind!r}; choose one of {KINDS}")
+    out = copy.deepcopy(nb)
+    questions = find_questions(out, lesson)
+    answers = {q.answer_cell: q.qid for q in questions}
+    code_after = {q.answer_cell: out.cells[q.check_cell].source for q in questions}
+    for i, cell in enumerate(out.cells):
+        where = f"{name}, cell {i}"
+        if cell.cell_type == "code":
+            cell.source = remove_region(cell.source, HIDDEN_BEGIN, HIDDEN_END, where)
+            if kind == "student" and i in answers:
+                cell.source = _stub_solutions(cell.source, answers[i], code_after[i], where)
+            elif kind == "student" and regions(cell.source, SOLUTION_BEGIN, SOLUTION_END, where):
+                raise ValueError(f"{where}: solution markers outside a tagged answer cell")
+            cell.outputs, cell.execution_count = [], None
+        elif cell.cell_type == "markdown":
+            cell.source = _point_badge(cell.source, colab_dir, name)
+    out.metadata["coursekit"] = {"build": kind, "lesson": lesson, "source": name}
+    return out
+
+
+def build(
+    kind: str,
+    sources: str | Path = "notebooks",
+    out_dir: str | Path | None = None,
+    colab_dir: str | None = None,
+) -> list[Path]:
+    """Write the `kind` copy of every lesson in `sources` (a notebook or a folder) to `out_dir`.
+
+    colab_dir: the folder the badges point at, relative to the repository root (default: the
+    output folder, e.g. "build/student"); pass "" to leave the badges unchanged.
+    """
+    import nbformat
+
+    paths = lesson_paths(sources)
+    out = Path(out_dir) if out_dir is not None else Path("build") / kind
+    out.mkdir(parents=True, exist_ok=True)
+    if colab_dir is None:  # badges point at the copy, when it is inside this repository
+        try:
+            colab_dir = out.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            colab_dir = ""
+    badge_dir = colab_dir
+    written = []
+    for path in paths:
+        nb = read_notebook(path)
+        copy_nb = build_notebook(nb, kind, lesson_of(path), path.name, badge_dir or None)
+        nbformat.validate(copy_nb)
+        nbformat.write(copy_nb, out / path.name)
+        written.append(out / path.name)
+    return written
+
+
+def lesson_paths(sources: str | Path) -> list[Path]:
+    """The lesson notebooks (NN_title.ipynb) in a folder, or the one notebook named."""
+    sources = Path(sources)
+    paths = sorted(sources.glob("[0-9][0-9]_*.ipynb")) if sources.is_dir() else [sources]
+    if not paths or not all(p.exists() for p in paths):
+        raise FileNotFoundError(f"no lesson notebooks (NN_title.ipynb) at {sources}")
+    return paths
+
+
+def tag(sources: str | Path = "notebooks") -> dict[str, list[str]]:
+    """Tag the exercises of source notebooks in place (nbgrader metadata) and clear outputs.
+
+    Run it after editing a lesson: authors type only the markers. Returns the question ids found.
+    """
+    import nbformat
+
+    from .notebooks import tag_exercises
+
+    found = {}
+    for path in lesson_paths(sources):
+        nb = tag_exercises(read_notebook(path))
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(nb, path)
+        found[path.name] = [q.qid for q in find_questions(nb, lesson_of(path))]
+    return found

@@ -1,0 +1,147 @@
+"""Self-checks: a right answer passes; a typical mistake gets specific feedback, not the answer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from coursekit.exercises import CHECKS, Wrong, check
+from coursekit.lora import LoRALinear
+
+
+def feedback(qid, answer, **context) -> str:
+    with pytest.raises(Wrong) as err:
+        check(qid, answer, **context)
+    return str(err.value)
+
+
+def test_unknown_question_lists_the_known_ones():
+    with pytest.raises(KeyError, match="no self-check called '01.q9'"):
+        check("01.q9", 1)
+
+
+def test_pass_prints_a_tick_and_failure_renders_without_a_traceback(capsys):
+    stages = [{"part": "stage5", "params": 30}, {"part": "stage6", "params": 70}]
+    check("01.q2", 0.7, stages=stages)
+    assert capsys.readouterr().out.startswith("✓ 01.q2: 70.0% of all parameters")
+    with pytest.raises(Wrong) as err:
+        check("01.q2", 0.3, stages=stages)
+    shown = "".join(err.value._render_traceback_())
+    assert "01.q2: 0.3000 is not stage6's share" in shown and "Hint:" in shown
+    assert "0.7" not in shown, "the feedback must not give the answer away"
+
+
+def test_answers_of_the_wrong_kind_get_feedback_not_a_crash():
+    stages = [{"part": "stage6", "params": 70}]
+    assert "is a str, expected a int or float" in feedback("01.q2", "0.7", stages=stages)
+    assert "is None" in feedback("01.q2", None, stages=stages)
+    assert "percentage" in feedback("01.q2", 70.0, stages=[*stages, {"part": "x", "params": 30}])
+    assert "could not be checked" in feedback("03.q3", (0.5, 0.5), lengths=[0], max_length=4)
+
+
+def test_lesson01_sentence():
+    sentences = ["a", "b", "The central bank raised interest rates again.", "c"]
+    mine = "Borrowing money will get more expensive."
+    check("01.q3", mine, sentences=sentences, nearest=3)
+    assert "reuses words" in feedback("01.q3", "Interest is up", sentences=sentences, nearest=2)
+    assert "next to sentence 0" in feedback("01.q3", mine, sentences=sentences, nearest=0)
+
+
+def test_lesson02_centroids():
+    torch.manual_seed(0)
+    centres = torch.randn(3, 8) * 3
+    train_y, test_y = torch.arange(3).repeat(4), torch.arange(3).repeat(20)
+    train_f = centres[train_y] + torch.randn(12, 8)
+    test_f = centres[test_y] + torch.randn(60, 8)
+    unit = torch.nn.functional.normalize
+    means = torch.stack([unit(train_f, dim=1)[train_y == c].mean(0) for c in range(3)])
+    right = ((unit(test_f, dim=1) @ means.T).argmax(1) == test_y).float().mean().item()
+    ctx = dict(
+        train_features=train_f,
+        train_labels=train_y,
+        test_features=test_f,
+        test_labels=test_y,
+        baseline=0.2,
+    )
+    check("02.q1", right, **ctx)
+    assert "close to chance" in feedback("02.q1", 0.1, **ctx)
+    assert "L2-normalise" in feedback("02.q1", right - 0.2, **ctx)
+
+
+def test_lesson02_ratios():
+    pre = {"trainable_params": 10, "seconds": 2.0}
+    scratch = {"trainable_params": 1000, "seconds": 10.0}
+    check("02.q3", (100.0, 5.0), pre=pre, scratch=scratch)
+    assert "upside down" in feedback("02.q3", (0.01, 5.0), pre=pre, scratch=scratch)
+    assert "totals()" in feedback("02.q3", (100.0, 4.0), pre=pre, scratch=scratch)
+
+
+def test_lesson03_checks():
+    model = nn.Module()
+    model._fc = nn.Linear(4, 10)
+    check("03.q1", math.log(3), original=model, n_classes=10)
+    assert "uniform guess over 10" in feedback("03.q1", math.log(10), original=model, n_classes=10)
+    model._fc = nn.Linear(4, 3)
+    assert "copy" in feedback("03.q1", math.log(3), original=model, n_classes=10)
+    check("03.q2", {"sum": 1e-6, "mean": 0.5, "first": 0.7})
+    assert "one entry per method" in feedback("03.q2", {"sum": 1e-6})
+    assert "fresh copy" in feedback("03.q2", {"sum": 1e-6, "mean": 1e-6, "first": 0.7})
+    lengths = [10, 100, 1000]
+    check("03.q3", (0.64, 138 / 1110), lengths=lengths, max_length=64)
+    assert "median" in feedback("03.q3", (0.5, 138 / 1110), lengths=lengths, max_length=64)
+
+
+def bn_net() -> nn.Module:
+    net = nn.Module()
+    net._conv = nn.Conv2d(1, 2, 3)
+    net._bn0 = nn.BatchNorm2d(2)
+    return net
+
+
+def test_lesson04_freeze_by_name():
+    net = bn_net()
+    net._bn0.requires_grad_(False)
+    check("04.q2", ["_bn0.weight", "_bn0.bias"], model=net)
+    net._conv.requires_grad_(False)
+    assert "outside BatchNorm" in feedback("04.q2", ["_bn0.weight", "_bn0.bias"], model=net)
+    assert "still trainable" in feedback("04.q2", [], model=bn_net())
+
+
+def test_lesson04_stats_changed():
+    calls = {"trap": True, "fix": False}
+
+    def right(model, data):
+        return calls[model]
+
+    check("04.q3", right, trap="trap", fix="fix", data=None)
+    assert "reports no change" in feedback(
+        "04.q3", lambda m, d: False, trap="trap", fix="fix", data=None
+    )
+    assert "True or False" in feedback("04.q3", lambda m, d: 1, trap="trap", fix="fix", data=None)
+
+
+def test_lesson05_checks():
+    measured = 6 * 2 * 16 * 768 + 384 * 5 + 5
+    check("05.q1", measured, measured=measured)
+    assert "LoRA part only" in feedback("05.q1", 6 * 2 * 16 * 768, measured=measured)
+    torch.manual_seed(0)
+    layer = LoRALinear(nn.Linear(6, 4), r=2, alpha=8)
+    nn.init.normal_(layer.lora_B)
+    with torch.no_grad():
+        merged = layer.base.weight + (layer.alpha / layer.r) * layer.lora_B @ layer.lora_A
+        check("05.q3", merged, layer=layer)
+        unscaled = layer.base.weight + layer.lora_B @ layer.lora_A
+    assert "not scaled" in feedback("05.q3", unscaled, layer=layer)
+    assert "B @ A" in feedback("05.q3", torch.zeros(6, 4), layer=layer)
+
+
+def test_every_lesson_has_its_checks_registered():
+    for lesson in ("01", "02", "03", "04", "05"):
+        for q in (1, 2, 3):
+            check_id = f"{lesson}.q{q}"
+            with pytest.raises(Exception):  # noqa: B017 - importing the lesson registers it
+                check(check_id, object())
+            assert check_id in CHECKS
