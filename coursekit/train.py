@@ -4,6 +4,10 @@ Read it top to bottom: prepare (device, precision, data, optimizer, resume) -> f
 train (forward under autocast, scaled backward, accumulate, clip, step) -> evaluate -> record ->
 checkpoint -> callbacks. Batches are `(inputs, labels)` tuples (vision) or dicts with a "labels"
 key (Hugging Face models); models return logits or an object with `.logits`.
+
+Under `accelerate launch` / `torchrun` with several processes the same loop runs in each through
+Accelerate (DDP model, sharded data, gathered metrics, output from the main process only): the
+few lines that differ mention `acc`, and `distributed.py` explains them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from .batches import (
     as_loader,
     check_labels,
@@ -45,8 +50,10 @@ def predict(
     device: torch.device | str | None = None,
     precision: str = "auto",
     batch_size: int = 256,
+    gather: Callable[[Any], Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU."""
+    """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU.
+    `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched)."""
     device = torch.device(device) if device is not None else pick_device()
     data = as_loader(data, batch_size, False, device, "the evaluation data")
     policy = resolve_precision(precision, device)
@@ -57,6 +64,8 @@ def predict(
         inputs, y = split_batch(batch)
         with autocast(device, policy):
             out = forward_logits(model, to_device(inputs, device))
+        if gather is not None:
+            out, y = gather((out.float(), y))
         logits.append(out.float())
         labels.append(y)
     model.train(was_training)
@@ -70,9 +79,10 @@ def evaluate(
     metrics: Sequence[str] = ("accuracy",),
     loss_fn: LossFn | None = None,
     precision: str = "auto",
+    gather: Callable[[Any], Any] | None = None,
 ) -> dict[str, float]:
     """Loss and metrics of `model` on `data`, e.g. {"loss": 0.31, "accuracy": 0.9}."""
-    logits, labels = predict(model, data, device, precision)
+    logits, labels = predict(model, data, device, precision, gather=gather)
     check_labels(labels, logits, loss_fn is not None)
     loss = (loss_fn or nn.functional.cross_entropy)(logits, labels).item()
     return {"loss": loss, **{m: METRICS[m](logits, labels) for m in metrics}}
@@ -117,7 +127,14 @@ def fit(
     checkpoint_dir: writes `last.safetensors` every epoch and `best.safetensors` on improvement;
         if `last.safetensors` exists, training resumes from it (on Colab, use a Drive folder).
     restore_best: load the best epoch's weights into `model` at the end.
+    Several processes (`accelerate launch`, `torchrun`): see `coursekit.distributed`; each process
+    uses its launcher-given device, `batch_size` is per process, callbacks run in every process.
     """
+    acc = distributed.accelerator() if distributed.launched() else None  # None: one process
+    main = acc is None or acc.is_main_process  # the one process that prints and saves
+    progress = progress and main
+    if acc is not None:
+        device = acc.device
     device = torch.device(device) if device is not None else pick_device()
     model.to(device)
     policy = resolve_precision(precision, device)
@@ -141,7 +158,14 @@ def fit(
         saved = load_checkpoint(ckpt_dir / "last.safetensors", model, optimizer, scheduler, scaler)
         history = History.from_dict(saved["history"])
         start_epoch, best, bad_epochs = saved["epoch"] + 1, saved["best"], saved["bad_epochs"]
-        print(f"Resumed from {ckpt_dir / 'last.safetensors'} after epoch {start_epoch}/{epochs}.")
+        if main:
+            print(f"Resumed from {ckpt_dir}/last.safetensors after epoch {start_epoch}/{epochs}.")
+    net, backward, gather = model, torch.Tensor.backward, None  # net runs the batches
+    if acc is not None:  # `model` stays the plain module inside DDP: that is what gets saved
+        net, optimizer, train_loader, val_loader = distributed.prepare(
+            acc, model, optimizer, train_loader, val_loader
+        )
+        backward, gather = acc.backward, acc.gather_for_metrics
     best_weights: dict[str, torch.Tensor] | None = None
 
     state = FitState(
@@ -161,7 +185,7 @@ def fit(
     for epoch in range(start_epoch, epochs):
         state.epoch = epoch
         t0 = time.perf_counter()
-        model.train()
+        net.train()
         losses, correct, seen = [], torch.zeros((), device=device), 0
         n_out = None
         bar = progress_bar(
@@ -174,7 +198,7 @@ def fit(
             inputs, labels = to_device(inputs, device), to_device(labels, device)
             try:
                 with autocast(device, policy):
-                    logits = forward_logits(model, inputs)
+                    logits = forward_logits(net, inputs)
             except RuntimeError as err:
                 if n_out is not None:
                     raise
@@ -187,7 +211,7 @@ def fit(
                 check_labels(labels, logits, custom_loss)
                 n_out = logits.shape[-1] if logits.ndim == 2 else None
             loss = loss_fn(logits.float(), labels)
-            scaler.scale(loss / grad_accum_steps).backward()
+            backward(scaler.scale(loss / grad_accum_steps))
             last_batch = n_batches is not None and i + 1 == n_batches
             if (i + 1) % grad_accum_steps == 0 or last_batch:
                 if max_grad_norm is not None:
@@ -213,15 +237,17 @@ def fit(
         if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
 
-        step_losses = torch.stack(losses).float().cpu()
+        step_losses = torch.stack(losses).float()
+        if acc is not None:  # every process records the same numbers, those of all processes
+            step_losses, correct, seen = distributed.combine(acc, step_losses, correct, seen)
+        step_losses = step_losses.cpu()
         history.steps.extend(step_losses.tolist())
         record: dict[str, float] = {"epoch": epoch + 1, "train_loss": step_losses.mean().item()}
         if seen:
             record["train_accuracy"] = (correct / seen).item()
         if val_loader is not None:
-            val = evaluate(
-                model, val_loader, device, metrics, None if not custom_loss else loss_fn, precision
-            )
+            custom = None if not custom_loss else loss_fn
+            val = evaluate(net, val_loader, device, metrics, custom, precision, gather=gather)
             record.update({f"val_{k}": v for k, v in val.items()})
         record["lr"] = optimizer.param_groups[0]["lr"]
         record["seconds"] = time.perf_counter() - t0
@@ -231,10 +257,11 @@ def fit(
         improved = best is None or (value < best if lower_is_better else value > best)
         best, bad_epochs = (value, 0) if improved else (best, bad_epochs + 1)
         if improved and best_path is not None:
-            save_weights(best_path, model)
+            if main:
+                save_weights(best_path, model)
         elif improved and restore_best:
             best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if ckpt_dir is not None:
+        if ckpt_dir is not None and main:
             save_checkpoint(
                 ckpt_dir / "last.safetensors",
                 model,
@@ -249,6 +276,8 @@ def fit(
                     "monitor": monitor,
                 },
             )
+        if acc is not None:
+            acc.wait_for_everyone()  # no process reads a checkpoint still being written
         if progress:
             print(
                 "  ".join(
@@ -259,7 +288,8 @@ def fit(
         for cb in callbacks:
             cb.on_epoch_end(state)
         if early_stopping is not None and bad_epochs >= early_stopping:
-            print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs.")
+            if main:
+                print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs.")
             break
         if state.stop:
             break
@@ -269,6 +299,8 @@ def fit(
             load_weights(best_path, model)
         elif best_weights is not None:
             model.load_state_dict(best_weights)
+    if acc is not None:
+        acc.free_memory()  # let go of this run's model, optimizer and loaders
     for cb in callbacks:
         cb.on_fit_end(state)
     return history
