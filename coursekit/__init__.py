@@ -10,11 +10,13 @@ from . import (
     exercises,
     experiments,
     features,
+    forgetting,
     freezing,
     heads,
     lora,
     lr_finder,
     models,
+    strategies,
 )
 from .assets import AssetCorruptError, AssetMissingError
 from .checkpoint import (
@@ -63,6 +65,7 @@ __all__ = [
     "experiments",
     "features",
     "fit",
+    "forgetting",
     "freezing",
     "get_mode",
     "heads",
@@ -86,5 +89,6 @@ __all__ = [
     "set_mode",
     "settings",
     "show_mode",
+    "strategies",
     "warn_if_no_gpu",
 ]

@@ -1,0 +1,191 @@
+"""Strategy sweep: several ways of adapting one pre-trained model, one call each, one tidy table.
+
+A *strategy* is how much of a pre-trained model may change and how fast: a linear probe on cached
+features, the head plus the last blocks, full fine-tuning with discriminative learning rates,
+LoRA, ... `run_strategies` trains each one on the same task with `fit`, tests it on the same
+split and measures what it cost, so the choice between them rests on numbers measured side by
+side instead of folklore. Each row of the result holds:
+
+    strategy, accuracy, macro_f1     on the test split (graded here, never by the strategy)
+    trainable, total, trainable_pct  parameters (`total` includes a frozen encoder whose
+                                     features were cached: it still runs, once)
+    seconds                          wall time from pre-trained weights to a trained model:
+                                     setup (e.g. feature extraction) + build + training
+    train_seconds, steps, s_per_step the training loop alone (`fit`, no validation pass)
+    peak_mb                          how far training pushed memory above where it started
+                                     (CUDA: allocated tensors; CPU: the process's resident memory)
+    optimizer_state_bytes            what AdamW (or your optimizer) kept per trainable weight
+
+Plot the table with `viz_strategies.plot_strategies`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .cost import optimizer_state_bytes
+from .device import peak_memory, pick_device, seed_everything
+from .experiments import make_optimizer
+from .metrics import accuracy, macro_f1
+from .params import count_parameters
+from .train import fit, predict
+
+__all__ = ["Strategy", "run_strategies", "run_strategy"]
+
+
+@dataclass
+class Strategy:
+    """One way to adapt a pre-trained model.
+
+    build: returns a fresh model with its trainable parts chosen (freezing, LoRA, a probe head...).
+        It runs inside the timed region, so work it does (e.g. training a probe first) is counted.
+    lr: learning rate of the default optimizer (AdamW over the trainable parameters).
+    optimizer: `model -> optimizer` instead, e.g. discriminative learning rates from
+        `freezing.param_groups`.
+    data: `(train, test)` for this strategy alone (e.g. cached features for a linear probe); the
+        labels must match the shared splits. Default: the splits given to `run_strategies`.
+    epochs: overrides the sweep's epochs (a head on cached features can afford many).
+    setup_seconds: one-off work done before the sweep for this strategy, e.g. extracting the
+        features it trains on (`features.last_extraction()["compute_seconds"]`); added to seconds.
+    frozen_elsewhere: parameters this strategy uses outside its model, e.g. the frozen encoder
+        that produced cached features; counted in `total` so the fractions compare fairly.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    lr: float = 1e-3
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None
+    data: tuple[Any, Any] | None = None
+    epochs: int | None = None
+    setup_seconds: float = 0.0
+    frozen_elsewhere: int = 0
+
+
+def _release_freed_memory() -> None:
+    """Hand freed memory back to the OS, so the next run's peak is measured from a fair start
+    (glibc otherwise keeps it, and the next strategy reuses it without raising the process RSS)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _labels(data: Any) -> torch.Tensor:
+    """All labels of a dataset, in order (for checking that strategies see the same examples)."""
+    if hasattr(data, "labels") and isinstance(data.labels, torch.Tensor):
+        return data.labels
+    if hasattr(data, "tensors"):  # TensorDataset(features, labels)
+        return data.tensors[-1]
+    return torch.as_tensor(
+        [int(item[-1] if isinstance(item, tuple) else item["labels"]) for item in data]
+    )
+
+
+def run_strategy(
+    strategy: Strategy,
+    train: Any,
+    test: Any,
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], nn.Module]:
+    """Build, train and test one strategy; return (its row, the trained model). See the module
+    docstring for the columns."""
+    device = torch.device(device) if device is not None else pick_device()
+    train, test = strategy.data if strategy.data is not None else (train, test)
+    epochs = strategy.epochs if strategy.epochs is not None else epochs
+    _release_freed_memory()
+    seed_everything(seed)
+    start = time.perf_counter()
+    model = strategy.build()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{strategy.name}: build() must return an nn.Module, got {type(model)}")
+    opt = strategy.optimizer(model) if strategy.optimizer else make_optimizer(model, strategy.lr)
+    with peak_memory(device) as mem:
+        history = fit(
+            model,
+            train,
+            epochs=epochs,
+            optimizer=opt,
+            batch_size=batch_size,
+            device=device,
+            progress=False,
+        )
+    seconds = time.perf_counter() - start + strategy.setup_seconds
+    logits, labels = predict(model, test, device)
+    counts = count_parameters(model)
+    total = counts.total + strategy.frozen_elsewhere
+    steps = len(history.steps)
+    row = {
+        "strategy": strategy.name,
+        "accuracy": accuracy(logits, labels),
+        "macro_f1": macro_f1(logits, labels, logits.shape[1]),
+        "trainable": counts.trainable,
+        "total": total,
+        "trainable_pct": 100 * counts.trainable / total,
+        "seconds": seconds,
+        "train_seconds": history.total_seconds,
+        "steps": steps,
+        "s_per_step": history.total_seconds / steps if steps else math.nan,
+        "peak_mb": mem.increase_mb,
+        "optimizer_state_bytes": optimizer_state_bytes(opt),
+        "epochs": len(history.epochs),
+    }
+    return row, model
+
+
+def run_strategies(
+    strategies: Sequence[Strategy],
+    train: Any,
+    test: Any,
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
+    """Run every strategy on the same task: `(rows, models)`, one row and one trained model per
+    strategy, in the order given. `train` / `test` are datasets `fit` accepts (a strategy may
+    bring its own, see `Strategy.data`); every strategy starts from the same seed."""
+    if not strategies:
+        raise ValueError("no strategies given: pass a list of Strategy(name, build, ...)")
+    names = [s.name for s in strategies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"strategy names must be unique, got {names}")
+    truth = _labels(test)
+    rows, models = [], {}
+    for strategy in strategies:
+        if strategy.data is not None and not torch.equal(_labels(strategy.data[1]), truth):
+            raise ValueError(
+                f"strategy {strategy.name!r} brings its own test data with other labels: every "
+                "strategy must be tested on the same examples (e.g. the features of the test split)"
+            )
+        row, model = run_strategy(
+            strategy, train, test, epochs=epochs, batch_size=batch_size, device=device, seed=seed
+        )
+        rows.append(row)
+        models[strategy.name] = model
+        if progress:
+            print(
+                f"{row['strategy']:>28} | accuracy {row['accuracy']:.3f} | "
+                f"{row['trainable']:>11,} trainable | {row['seconds']:6.1f} s | "
+                f"peak +{row['peak_mb']:.0f} MB"
+            )
+    return rows, models

@@ -1,0 +1,145 @@
+"""Tests for coursekit.strategies (the sweep) and viz_strategies (its plot), on a tiny BERT."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.data import TensorDataset
+from transformers import BertConfig, BertModel
+
+from coursekit.datasets import TensorDictDataset
+from coursekit.freezing import freeze_all_but_head
+from coursekit.heads import TextClassifier
+from coursekit.lora import add_lora
+from coursekit.params import count_parameters
+from coursekit.strategies import Strategy, run_strategies
+from coursekit.viz_strategies import plot_forgetting, plot_strategies
+
+
+def tiny_classifier(seed: int = 0) -> TextClassifier:
+    """A 2-layer, 16-wide BERT with a 2-way head: random weights, a stand-in for MiniLM."""
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+    )
+    return TextClassifier(BertModel(config, add_pooling_layer=False), num_classes=2)
+
+
+def token_data(n: int, seed: int) -> TensorDictDataset:
+    """Texts whose label is whether token 7 occurs: learnable, so training changes weights."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 50, (n, 8), generator=g)
+    labels = (ids == 7).any(1).long()
+    return TensorDictDataset({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, labels)
+
+
+TRAIN, TEST = token_data(24, 0), token_data(12, 1)
+
+
+def head_only() -> nn.Module:
+    model = tiny_classifier()
+    freeze_all_but_head(model)
+    return model
+
+
+def with_lora() -> nn.Module:
+    model = tiny_classifier()
+    add_lora(model, ["query", "value"], r=2, alpha=4, modules_to_save=["head"])
+    return model
+
+
+def test_one_row_per_strategy_with_exact_counts():
+    strategies = [
+        Strategy("head only", head_only, lr=1e-2),
+        Strategy("full", tiny_classifier, lr=1e-3),
+        Strategy("lora", with_lora, lr=1e-2),
+    ]
+    rows, models = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
+    assert [r["strategy"] for r in rows] == ["head only", "full", "lora"]
+    assert list(models) == ["head only", "full", "lora"]
+    for row in rows:
+        counts = count_parameters(models[row["strategy"]])
+        assert row["trainable"] == counts.trainable
+        assert row["total"] == counts.total
+        assert row["trainable_pct"] == pytest.approx(100 * counts.trainable / counts.total)
+        assert row["optimizer_state_bytes"] == 8 * counts.trainable  # AdamW: two fp32 moments
+        assert row["steps"] == 2 * 3 and row["epochs"] == 2  # 24 examples / batch 8, 2 epochs
+        assert row["s_per_step"] == pytest.approx(row["train_seconds"] / 6)
+        assert row["seconds"] >= row["train_seconds"] > 0
+        assert 0 <= row["accuracy"] <= 1 and row["peak_mb"] >= 0
+    assert rows[0]["trainable"] == 16 * 2 + 2  # the head alone
+    assert rows[1]["trainable_pct"] == 100
+
+
+def test_head_only_and_lora_leave_pretrained_weights_bit_identical():
+    original = tiny_classifier().encoder.state_dict()
+    strategies = [Strategy("head only", head_only, lr=1e-1), Strategy("lora", with_lora, lr=1e-1)]
+    _, models = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
+    head_state = models["head only"].encoder.state_dict()
+    assert all(torch.equal(original[k], head_state[k]) for k in original)
+    lora_state = models["lora"].encoder.state_dict()
+    bases = {k.replace(".base.", "."): v for k, v in lora_state.items() if "lora_" not in k}
+    assert set(bases) == set(original)
+    assert all(torch.equal(original[k], bases[k]) for k in original)
+    # ...while the adapter itself did train
+    assert any(v.abs().sum() > 0 for k, v in lora_state.items() if k.endswith("lora_B"))
+
+
+def test_own_data_setup_time_and_frozen_elsewhere():
+    g = torch.Generator().manual_seed(0)
+    feats = TensorDataset(torch.randn(24, 16, generator=g), TRAIN.labels)
+    test_feats = TensorDataset(torch.randn(12, 16, generator=g), TEST.labels)
+    probe = Strategy(
+        "probe",
+        lambda: nn.Linear(16, 2),
+        data=(feats, test_feats),
+        epochs=3,
+        setup_seconds=5.0,
+        frozen_elsewhere=1000,
+    )
+    rows, _ = run_strategies([probe], TRAIN, TEST, epochs=1, batch_size=8, progress=False)
+    row = rows[0]
+    assert row["epochs"] == 3 and row["steps"] == 9
+    assert row["trainable"] == 34 and row["total"] == 1034
+    assert row["seconds"] >= 5.0
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="no strategies"):
+        run_strategies([], TRAIN, TEST, epochs=1)
+    with pytest.raises(ValueError, match="unique"):
+        run_strategies([Strategy("a", head_only), Strategy("a", head_only)], TRAIN, TEST, epochs=1)
+    other = TensorDataset(torch.zeros(12, 16), 1 - TEST.labels)
+    bad = Strategy("probe", lambda: nn.Linear(16, 2), data=(other, other))
+    with pytest.raises(ValueError, match="same examples"):
+        run_strategies([bad], TRAIN, TEST, epochs=1, progress=False)
+    with pytest.raises(TypeError, match="nn.Module"):
+        run_strategies([Strategy("x", lambda: "model")], TRAIN, TEST, epochs=1, progress=False)
+
+
+def test_plots():
+    rows = [
+        {"strategy": s, "accuracy": a, "trainable": t, "seconds": sec, "peak_mb": m}
+        for s, a, t, sec, m in [("probe", 0.8, 770, 2.0, 3.0), ("full", 0.85, 2e7, 20.0, 500.0)]
+    ]
+    fig = plot_strategies(rows)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert all(len(ax.collections) == 2 for ax in fig.axes)  # one point per strategy
+    assert fig.axes[0].get_xscale() == "log"
+    with pytest.raises(ValueError, match="peak_mb"):
+        plot_strategies([{k: v for k, v in rows[0].items() if k != "peak_mb"}])
+    forget = [
+        {"model": "pre-trained", "ability": 0.9, "drift": 0.0},
+        {"model": "tuned", "ability": 0.7, "drift": 0.3},
+    ]
+    fig = plot_forgetting(forget)
+    assert len(fig.axes) == 2 and not math.isnan(fig.axes[1].get_ylim()[1])
