@@ -46,13 +46,20 @@ def _check_source(source: str) -> None:
 
 def _offline_minilm(num_classes: int | None) -> nn.Module:
     from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
     folder = minilm_dir()
-    if num_classes is None:
-        return AutoModel.from_pretrained(folder, local_files_only=True)
-    return AutoModelForSequenceClassification.from_pretrained(
-        folder, num_labels=num_classes, local_files_only=True
-    )
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a local file loads in a blink: its bar is only noise
+    try:
+        if num_classes is None:
+            return AutoModel.from_pretrained(folder, local_files_only=True)
+        return AutoModelForSequenceClassification.from_pretrained(
+            folder, num_labels=num_classes, local_files_only=True
+        )
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def load_minilm(num_classes: int | None = None, *, source: str = "auto") -> nn.Module:
