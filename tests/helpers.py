@@ -1,4 +1,4 @@
-"""Tiny learnable problems shared by the training tests."""
+"""Tiny learnable problems and tiny models shared by the tests."""
 
 from __future__ import annotations
 
@@ -19,3 +19,27 @@ def blobs(n: int = 256, dim: int = 10, classes: int = 3, seed: int = 0) -> Tenso
 def mlp(dim: int = 10, classes: int = 3, dropout: float = 0.2, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(dim, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, classes))
+
+
+def tiny_bert_config():
+    """A 2-layer, 16-wide BERT config: a fast stand-in for MiniLM's shape (random weights)."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+    )
+
+
+def tiny_classifier(seed: int = 0) -> nn.Module:
+    """A tiny BERT encoder with a 2-way `TextClassifier` head (random weights, for tests)."""
+    from transformers import BertModel
+
+    from coursekit.heads import TextClassifier
+
+    torch.manual_seed(seed)
+    return TextClassifier(BertModel(tiny_bert_config(), add_pooling_layer=False), num_classes=2)

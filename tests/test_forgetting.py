@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertModel
+from transformers import BertForSequenceClassification, BertModel
 
 from coursekit.datasets import TensorDictDataset, load_bbc_news, per_class
 from coursekit.features import clear_feature_cache
@@ -17,27 +17,15 @@ from coursekit.forgetting import (
     similarity_drift,
     without_lora,
 )
-from coursekit.heads import TextClassifier
 from coursekit.lora import add_lora, merge_lora
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.models.text import sentence_vectors
 from coursekit.train import fit
 
 from conftest import require_asset
+from helpers import tiny_bert_config, tiny_classifier
 
-CONFIG = BertConfig(
-    vocab_size=50,
-    hidden_size=16,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=32,
-    max_position_embeddings=16,
-)
-
-
-def tiny_classifier() -> TextClassifier:
-    torch.manual_seed(0)
-    return TextClassifier(BertModel(CONFIG, add_pooling_layer=False), num_classes=2)
+CONFIG = tiny_bert_config()
 
 
 def tokens(n: int = 12, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -9,29 +9,15 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import TensorDataset
-from transformers import BertConfig, BertModel
 
 from coursekit.datasets import TensorDictDataset
 from coursekit.freezing import freeze_all_but_head
-from coursekit.heads import TextClassifier
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
 from coursekit.strategies import Strategy, run_strategies
 from coursekit.viz_strategies import plot_forgetting, plot_strategies
 
-
-def tiny_classifier(seed: int = 0) -> TextClassifier:
-    """A 2-layer, 16-wide BERT with a 2-way head: random weights, a stand-in for MiniLM."""
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-    )
-    return TextClassifier(BertModel(config, add_pooling_layer=False), num_classes=2)
+from helpers import tiny_classifier
 
 
 def token_data(n: int, seed: int) -> TensorDictDataset:

@@ -61,25 +61,30 @@ def _stale_cache(answer, *, source, reference) -> str:
     return "a different image size gives a new cache key, so the features were computed afresh"
 
 
+def _expect_ratio(value: float, want: float, name: str, what: str, hint: str) -> None:
+    if close(value, 1 / want, rel=1e-3):
+        raise Wrong(f"`{name}` is upside down.", "divide the from-scratch figure by the other.")
+    if not close(value, want, rel=1e-3):
+        raise Wrong(f"{name} {value:,.2f} is not the ratio of {what}.", hint)
+
+
 @question("02.q3")
 def _cheaper(answer, *, pre, scratch) -> str:
     expect_type(answer, tuple, "(param_ratio, speedup)")
     ratio = expect_number(answer[0], "param_ratio", 0.0)
     speedup = expect_number(answer[1], "speedup", 0.0)
-    want_ratio = scratch["trainable_params"] / pre["trainable_params"]
-    if close(ratio, 1 / want_ratio, rel=1e-3):
-        raise Wrong("`param_ratio` is upside down.", "divide the from-scratch count by the head's.")
-    if not close(ratio, want_ratio, rel=1e-3):
-        raise Wrong(
-            f"param_ratio {ratio:,.0f} is not the ratio of trainable parameters.",
-            "use the trainable_params of the from-scratch and the pre-trained methods.",
-        )
-    want_speedup = scratch["seconds"] / pre["seconds"]
-    if close(speedup, 1 / want_speedup, rel=1e-3):
-        raise Wrong("`speedup` is upside down.", "divide the from-scratch seconds by the other.")
-    if not close(speedup, want_speedup, rel=1e-3):
-        raise Wrong(
-            f"speedup {speedup:.2f} is not the ratio of the total seconds.",
-            "use totals(): it includes the one-time feature extraction.",
-        )
+    _expect_ratio(
+        ratio,
+        scratch["trainable_params"] / pre["trainable_params"],
+        "param_ratio",
+        "trainable parameters",
+        "use the trainable_params of the from-scratch and the pre-trained methods.",
+    )
+    _expect_ratio(
+        speedup,
+        scratch["seconds"] / pre["seconds"],
+        "speedup",
+        "the total seconds",
+        "use totals(): it includes the one-time feature extraction.",
+    )
     return f"{ratio:,.0f}x more parameters and {speedup:.1f}x the time for the from-scratch model"
