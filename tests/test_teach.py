@@ -142,6 +142,7 @@ def graded(lesson, tmp_path):
     submit(
         student_copy, subs / "dying" / "99_demo.ipynb", {**RIGHT, "q2": "import os\nos._exit(1)"}
     )
+    submit(student_copy, subs / "blank" / "99_demo.ipynb", {})  # handed in untouched
     (subs / "malformed").mkdir()
     (subs / "malformed" / "99_demo.ipynb").write_text('{"cells": [ this is not json')
     tamper = submit(
@@ -181,6 +182,9 @@ def test_grades_correct_partial_crashing_looping_malformed(graded):
     dead = reports["dying"]
     assert dead.status == "kernel died" and scores(dead) == [1, 0, 0]
     assert [q.status for q in dead.questions] == ["passed", "not run", "not run"]
+    blank = reports["blank"]
+    assert scores(blank) == [0, 0, 0]
+    assert {q.status for q in blank.questions} == {"unanswered"}
     bad = reports["malformed"]
     assert bad.status == "malformed" and bad.score == 0 and bad.max_score == 3
     assert "not a valid Jupyter notebook" in bad.message

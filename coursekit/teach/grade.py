@@ -36,7 +36,7 @@ SUSPICIOUS = re.compile(
 
 @dataclass
 class QuestionResult:
-    """The outcome of one question: passed, failed, error, timeout, missing or not run."""
+    """One question: passed, failed, error, timeout, unanswered, missing or not run."""
 
     qid: str
     points: float
@@ -181,6 +181,8 @@ def grade_submission(
             status = "failed"
         if answer_status in ("error", "timeout") and status != "ok":
             status, message = answer_status, f"your answer cell: {answer_error}"
+        if status != "ok" and "NotImplementedError: Exercise" in message:
+            status, message = "unanswered", "the exercise's stub is still in place"
         if q.grade_id not in answers and status != "ok":
             status, message = "missing", "no answer cell for this question in the submission"
         passed = status == "ok"
