@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup assets course test test-fast lint clean student solutions
+.PHONY: setup assets course test test-fast lint clean student solutions bench
 
 # Create the virtual environment and install coursekit with the known-good torch/torchvision pair.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -32,6 +32,10 @@ course: setup
 test: setup
 	COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0 $(PY) -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20
+
+# Benchmarks, side by side in one run: writes benchmarks/results/ and docs/performance.md.
+bench: setup
+	$(PY) -m benchmarks.run --doc docs/performance.md
 
 # Instructors: the copies to hand out (see docs/instructors.md).
 student solutions: setup

@@ -4,6 +4,7 @@ and inference latency. Measured on a copy of the model, so the model you pass is
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -14,10 +15,19 @@ import torch
 from torch import nn
 
 from .batches import forward_logits, split_batch, to_device
-from .device import peak_memory, pick_device
+from .device import HardwareInfo, peak_memory, pick_device
 from .params import count_parameters
 
-__all__ = ["StepCost", "file_size_mb", "inference_latency", "measure_step", "optimizer_state_bytes"]
+__all__ = [
+    "StepCost",
+    "file_size_mb",
+    "inference_latency",
+    "measure_step",
+    "model_flops_utilization",
+    "optimizer_state_bytes",
+    "peak_flops",
+    "training_flops",
+]
 
 
 @dataclass(frozen=True)
@@ -119,3 +129,65 @@ def inference_latency(
 def file_size_mb(path: str | Path) -> float:
     """Size of a file in MB (10^6 bytes)."""
     return Path(path).stat().st_size / 1e6
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOPs and model FLOP/s utilisation (MFU)
+
+# Dense (no sparsity) peak TFLOP/s from NVIDIA's data sheets: (bf16/fp16 tensor cores, fp32).
+# Matched in order against the device name, so the more specific names come first.
+_PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
+    ("H100 PCIe", 756.0, 51.2),
+    ("H100", 989.4, 66.9),  # SXM / HBM3
+    ("H200", 989.4, 66.9),
+    ("A100", 312.0, 19.5),
+    ("L4", 121.0, 30.3),
+    ("V100", 125.0, 15.7),  # fp16 tensor cores (no bf16)
+    ("T4", 65.0, 8.1),  # fp16 tensor cores (no bf16)
+)
+
+
+def peak_flops(info: HardwareInfo, dtype: torch.dtype | None) -> float | None:
+    """The device's peak FLOP/s for `dtype` (None = fp32), or None when unknown.
+
+    `$COURSEKIT_PEAK_TFLOPS` overrides the table (e.g. for a GPU it does not list). CPUs and
+    MPS return None: their peak depends on clocks and vector units we cannot read portably.
+    """
+    override = os.environ.get("COURSEKIT_PEAK_TFLOPS")
+    if override:
+        return float(override) * 1e12
+    if info.device_type != "cuda":
+        return None
+    for name, half, single in _PEAK_TFLOPS:
+        if name in info.name:
+            return (single if dtype is None else half) * 1e12
+    return None
+
+
+def model_flops_utilization(
+    flops_per_step: float, seconds_per_step: float, peak: float | None
+) -> float | None:
+    """MFU: the fraction of the peak FLOP/s a training step achieves (None if peak unknown)."""
+    if peak is None or seconds_per_step <= 0:
+        return None
+    return flops_per_step / seconds_per_step / peak
+
+
+def training_flops(model: nn.Module, batch: Any, device: torch.device | str | None = None) -> int:
+    """FLOPs of one full training step on `batch`: 3 x the forward pass's FLOPs (the backward
+    pass costs about twice the forward: gradients for activations and for weights), the usual
+    convention for MFU. The forward pass is counted by torch's FlopCounterMode (matrix multiplies
+    and convolutions; element-wise work is not counted). The backward is not counted directly
+    because torch's counter ignores `groups` in convolution_backward and overcounts depthwise
+    convolutions (EfficientNet's) many times over."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = torch.device(device) if device is not None else pick_device()
+    inputs = to_device(split_batch(batch)[0], device)
+    was_training = model.training
+    model.to(device).eval()  # eval: BatchNorm must not update its statistics; FLOPs are equal
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        forward_logits(model, inputs)
+    model.train(was_training)
+    return 3 * int(counter.get_total_flops())

@@ -30,7 +30,7 @@ from .batches import (
     to_device,
 )
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .device import autocast, pick_device, resolve_precision
+from .device import adamw_kwargs, autocast, pick_device, prefer_channels_last, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
 from .progress import progress_bar
@@ -137,6 +137,7 @@ def fit(
         device = acc.device
     device = torch.device(device) if device is not None else pick_device()
     model.to(device)
+    prefer_channels_last(model, device)  # NHWC for CNNs on CUDA (faster under AMP)
     policy = resolve_precision(precision, device)
     train_loader = as_loader(train_data, batch_size, True, device, "train_data")
     val_loader = (
@@ -146,7 +147,7 @@ def fit(
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("nothing to train: every parameter of the model is frozen.")
-        optimizer = torch.optim.AdamW(params, lr=lr)
+        optimizer = torch.optim.AdamW(params, lr=lr, **adamw_kwargs(device))  # fused if it can
     scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
     monitor = monitor or ("val_loss" if val_loader is not None else "train_loss")
     lower_is_better = "loss" in monitor

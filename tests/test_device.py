@@ -87,3 +87,29 @@ def test_dataloader_defaults_are_portable(monkeypatch):
     monkeypatch.setattr(dev.os, "cpu_count", lambda: 16)
     kw = dev.dataloader_kwargs("cuda")
     assert kw["pin_memory"] is True and kw["num_workers"] == 4 and kw["persistent_workers"]
+
+
+def test_fused_adamw_where_torch_has_it(monkeypatch):
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    kw = dev.adamw_kwargs("cpu")
+    assert kw == ({"fused": True} if (major, minor) >= (2, 4) else {})  # CPU kernel since 2.4
+    params = [torch.nn.Parameter(torch.randn(5))]
+    params[0].grad = torch.ones(5)
+    torch.optim.AdamW(params, lr=0.1, **kw).step()  # what it returns must build and step
+
+    def no_fused(*args, fused=None, **kwargs):
+        raise RuntimeError("`fused=True` requires all the params to be on a supported device")
+
+    monkeypatch.setattr(torch.optim, "AdamW", no_fused)
+    assert dev.adamw_kwargs("cpu") == {}
+
+
+def test_channels_last_only_for_conv_models_on_cuda():
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
+    assert dev.prefer_channels_last(cnn, "cpu") is False
+    assert cnn[0].weight.is_contiguous()
+    # Only the memory format changes (no copy to the GPU), so this runs without one.
+    assert dev.prefer_channels_last(cnn, torch.device("cuda")) is True
+    assert cnn[0].weight.is_contiguous(memory_format=torch.channels_last)
+    mlp = torch.nn.Linear(4, 2)
+    assert dev.prefer_channels_last(mlp, torch.device("cuda")) is False

@@ -1,0 +1,125 @@
+"""One command for the whole benchmark suite: `python -m benchmarks.run`.
+
+    python -m benchmarks.run                      # every section (CPU: ~10 min + the course)
+    python -m benchmarks.run --only loops,data    # some sections (merged into the same results)
+    python -m benchmarks.run --smoke              # tiny sizes, seconds per section (tests use it)
+    python -m benchmarks.run --only course --notebooks 00_setup   # check one notebook
+    python -m benchmarks.run --doc docs/performance.md            # also refresh the doc's tables
+    python -m benchmarks.run --render --doc docs/performance.md   # re-render saved results only
+
+Sections: loops, caching, strategies, data, gpu, course. Results go to
+benchmarks/results/<device>[-smoke].json and .md; a run with --only keeps the other sections
+already in that JSON, so sections can be (re)measured one at a time. Each section records when it
+ran and how busy the machine was (other processes' CPU use), so contended figures are marked.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Be a good neighbour on a shared machine: idle OpenMP threads sleep instead of spinning (this
+# must be set before torch starts its thread pool). Recorded in the results.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from . import caching, common, datapath, gpu, loops, report, strategies  # noqa: E402
+from . import course as course_section  # noqa: E402
+
+SECTIONS = ("loops", "caching", "strategies", "data", "gpu", "course")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness only")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
+    p.add_argument("--out", default=str(RESULTS), help="folder for the .json and .md results")
+    p.add_argument("--name", default=None, help="results file name (default: <device>[-smoke])")
+    p.add_argument("--compile", action="store_true", help="gpu section: also time torch.compile")
+    p.add_argument("--course-mode", default=None, help="quick or full (default: full on CUDA)")
+    p.add_argument("--notebooks", default=None, help="course section: comma list, e.g. 00_setup")
+    p.add_argument("--doc", default=None, help="also refresh the tables of this markdown doc")
+    p.add_argument(
+        "--render", action="store_true", help="measure nothing: re-render the existing results"
+    )
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(args.only) - set(SECTIONS))
+    if unknown:
+        p.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
+    s = common.sizes(args.smoke)
+    if name == "loops":
+        return loops.run(s, device)
+    if name == "caching":
+        return caching.run(s, device)
+    if name == "strategies":
+        return strategies.run(s, device)
+    if name == "data":
+        return datapath.run(s, device)
+    if name == "gpu":
+        return gpu.run(s, device, with_compile=args.compile)
+    mode = args.course_mode or ("full" if device.type == "cuda" else "quick")
+    notebooks = args.notebooks.split(",") if args.notebooks else None
+    if args.smoke and notebooks is None:
+        notebooks = ["00_setup"]
+    return course_section.run(mode, notebooks)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _parse(argv)
+    from coursekit.device import pick_device
+
+    device = pick_device(args.device)
+    name = args.name or f"{device.type}{'-smoke' if args.smoke else ''}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / f"{name}.json"
+    previous = json.loads(json_path.read_text()) if json_path.exists() else {}
+    results = {
+        "machine": common.machine(),
+        "smoke": args.smoke,
+        "command": "python -m benchmarks.run "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "sections": previous.get("sections", {}) if previous.get("smoke") == args.smoke else {},
+    }
+    if args.render:
+        if not previous:
+            raise SystemExit(f"--render: no results at {json_path} yet; run the benchmark first")
+        results = previous
+    for section in [s for s in SECTIONS if s in args.only and not args.render]:
+        print(f"== {section} ...", flush=True)
+        with common.Contention() as c:
+            try:
+                data = _section(section, args, device)
+            except Exception as err:  # one failing section must not lose the others' figures
+                traceback.print_exc()
+                data = {"error": f"{type(err).__name__}: {err}"}
+        data["conditions"] = c.record()
+        data["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        results["sections"][section] = data
+        json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"   {section}: {c.seconds:.1f} s, other processes {c.other_cores:.2f} cores")
+    md = report.render(results)
+    (out / f"{name}.md").write_text(md)
+    if args.doc:
+        report.update_doc(args.doc, results)
+    print(f"\nwrote {json_path} and {out / f'{name}.md'}\n")
+    print(md)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The benchmark harness at smoke sizes: every section runs and writes sane JSON and markdown.
+
+Smoke figures are not measurements to quote; these tests check the harness, the arithmetic it
+reports (AdamW state = 8 bytes per trainable parameter, exactly) and the rendering.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ is not installed
+
+from benchmarks import course as course_section  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks.run import main  # noqa: E402
+
+from conftest import require_asset
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    for asset in ("minilm", "efficientnet_lite0", "bbc_news", "fashion_mnist"):
+        require_asset(asset)
+    out = tmp_path_factory.mktemp("bench")
+    main(
+        [
+            "--smoke",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--only",
+            "loops,caching,strategies,data,gpu",
+        ]
+    )
+    return out, json.loads((out / "cpu-smoke.json").read_text())
+
+
+def test_every_section_ran_and_records_its_conditions(smoke):
+    out, res = smoke
+    assert set(res["sections"]) == {"loops", "caching", "strategies", "data", "gpu"}
+    for name, sec in res["sections"].items():
+        assert "error" not in sec, (name, sec.get("error"))
+        assert sec["conditions"]["seconds"] > 0 and sec["conditions"]["other_cores"] >= 0
+    assert res["smoke"] is True and res["machine"]["torch"]
+    md = (out / "cpu-smoke.md").read_text()
+    for title in ("Loop overhead", "Frozen-feature caching", "Cost of each strategy", "Data path"):
+        assert title in md
+
+
+def test_optimizer_state_is_exactly_eight_bytes_per_trainable_parameter(smoke):
+    rows = [r for r in smoke[1]["sections"]["strategies"]["rows"] if "note" not in r]
+    assert {r["strategy"] for r in rows} >= {"full fine-tuning", "head only", "LoRA r=8"}
+    for r in rows:
+        assert r["optimizer_state_bytes"] == 8 * r["trainable"], r
+    by = {(r["model"], r["strategy"]): r for r in rows}
+    full, head = by["MiniLM-L6", "full fine-tuning"], by["MiniLM-L6", "head only"]
+    assert full["trainable"] == 22_715_141 and head["trainable"] == 384 * 5 + 5
+    lora4, lora8 = by["MiniLM-L6", "LoRA r=4"], by["MiniLM-L6", "LoRA r=8"]
+    # query and value in 6 layers, r * (384 + 384) each, plus the 1,925-parameter head
+    assert lora8["trainable"] - lora4["trainable"] == 6 * 2 * 4 * (384 + 384)
+
+
+def test_loops_caching_data_and_gpu_report_sane_values(smoke):
+    sec = smoke[1]["sections"]
+    for row in sec["loops"]["rows"]:
+        for k in ("plain", "coursekit", "trainer", "coursekit_fused"):
+            assert row[f"{k}_us_per_step"] > 0
+        assert row["coursekit_over_plain"] == pytest.approx(
+            row["coursekit_us_per_step"] / row["plain_us_per_step"], rel=1e-3
+        )
+    assert {r["adamw"] for r in sec["loops"]["adamw"]} >= {"for-loop", "foreach"}
+    for row in sec["caching"]["rows"]:
+        assert row["speedup_first_run"] == pytest.approx(
+            row["backbone_every_epoch_s"] / row["cached_first_run_s"], rel=0.02
+        )
+    assert {r["path"] for r in sec["data"]["rows"]} == {
+        "DataLoader, 0 workers",
+        "DataLoader, 2 workers",
+        "in-memory batches",
+    }
+    gpu = sec["gpu"]
+    assert gpu["status"].startswith("smoke")  # the GPU code path ran on the CPU
+    variants = {(r["model"], r["variant"]) for r in gpu["rows"]}
+    assert ("EfficientNet-Lite0", "amp + channels_last") in variants
+    assert all(r["precision"] in ("fp32", "bf16") and r["ms_per_step"] > 0 for r in gpu["rows"])
+
+
+def test_without_a_gpu_the_gpu_section_says_not_measured():
+    import torch
+
+    from benchmarks import common, gpu
+
+    res = gpu.run(common.sizes(False), torch.device("cpu"))
+    assert res["status"] == "not measured: no GPU" and "rows" not in res
+    assert "not measured: no GPU" in report._gpu(res)
+
+
+def test_course_section_times_each_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1 + 1")])
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "00_tiny.ipynb")
+    res = course_section.run("quick", root=tmp_path)
+    assert res["complete_course"] and res["all_ok"] and res["targets_met"]
+    assert [r["notebook"] for r in res["rows"]] == ["00_tiny"]
+    assert 0 < res["total_seconds"] < 180
+
+
+def test_update_doc_replaces_only_the_marked_part(tmp_path, smoke):
+    doc = tmp_path / "perf.md"
+    doc.write_text(f"# Prose\n\n{report.BEGIN}\nold\n{report.END}\n\nMore prose.\n")
+    report.update_doc(doc, smoke[1])
+    text = doc.read_text()
+    assert text.startswith("# Prose") and text.endswith("More prose.\n") and "old" not in text
+    assert "Loop overhead" in text
+    (tmp_path / "bare.md").write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        report.update_doc(tmp_path / "bare.md", smoke[1])
