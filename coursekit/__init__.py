@@ -12,10 +12,12 @@ from . import (
     features,
     forgetting,
     freezing,
+    full_training,
     heads,
     lora,
     lr_finder,
     models,
+    probes,
     strategies,
 )
 from .assets import AssetCorruptError, AssetMissingError
@@ -67,6 +69,7 @@ __all__ = [
     "fit",
     "forgetting",
     "freezing",
+    "full_training",
     "get_mode",
     "heads",
     "load_checkpoint",
@@ -83,6 +86,7 @@ __all__ = [
     "pick_device",
     "precision_policy",
     "predict",
+    "probes",
     "save_checkpoint",
     "save_weights",
     "seed_everything",

@@ -16,7 +16,7 @@ side instead of folklore. Each row of the result holds:
                                      (CUDA: allocated tensors; CPU: the process's resident memory)
     optimizer_state_bytes            what AdamW (or your optimizer) kept per trainable weight
 
-Plot the table with `viz_strategies.plot_strategies`.
+Plot the table with `viz.plot_strategies`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from torch import nn
 
 from .cost import optimizer_state_bytes
 from .device import peak_memory, pick_device, seed_everything
-from .experiments import make_optimizer
+from .full_training import make_optimizer
 from .metrics import accuracy, macro_f1
 from .params import count_parameters
 from .train import fit, predict

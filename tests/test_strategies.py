@@ -1,4 +1,4 @@
-"""Tests for coursekit.strategies (the sweep) and viz_strategies (its plot), on a tiny BERT."""
+"""Tests for coursekit.strategies (the sweep) and viz.strategies (its plot), on a tiny BERT."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from coursekit.freezing import freeze_all_but_head
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
 from coursekit.strategies import Strategy, run_strategies
-from coursekit.viz_strategies import plot_forgetting, plot_strategies
+from coursekit.viz import plot_forgetting, plot_strategies
 
 from helpers import tiny_classifier
 

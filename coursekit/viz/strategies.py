@@ -7,8 +7,6 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from . import viz  # noqa: F401  (registers inline display of the Figures returned here)
-
 __all__ = ["COST_AXES", "plot_forgetting", "plot_strategies"]
 
 # (column, axis label, log scale) for each cost panel of `plot_strategies`

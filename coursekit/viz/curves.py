@@ -1,0 +1,115 @@
+"""Learning curves of one training run or several: loss and metrics per epoch, live during
+`fit` (`LivePlot`), and the first steps of several runs side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..history import Callback, FitState, History
+from ..progress import in_notebook
+
+__all__ = ["LivePlot", "plot_history", "plot_step_losses"]
+
+
+def _smooth(values: Sequence[float], window: int) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or len(v) < window:
+        return v
+    return np.convolve(v, np.ones(window) / window, mode="valid")
+
+
+def plot_history(history: History, fig: Figure | None = None, title: str = "") -> Figure:
+    """Loss per step (smoothed) and per epoch on the left, accuracy-like metrics on the right."""
+    fig = fig or Figure(figsize=(10, 3.6))
+    fig.clear()
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    if history.steps:
+        n_ep = max(len(history.epochs), 1)
+        per_epoch = len(history.steps) / n_ep
+        x = np.arange(1, len(history.steps) + 1) / per_epoch
+        window = max(1, len(history.steps) // 50)
+        smooth = _smooth(history.steps, window)
+        ax_loss.plot(x, history.steps, color="C0", alpha=0.2, lw=0.8)
+        ax_loss.plot(x[window - 1 :] if window > 1 else x, smooth, color="C0", label="train (step)")
+    epochs = history.metric("epoch")
+    for name, color in (("train_loss", "C1"), ("val_loss", "C2")):
+        if history.metric(name):
+            ax_loss.plot(epochs, history.metric(name), "o-", color=color, label=name)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_loss.legend(fontsize=8)
+    metric_names = [
+        k for k in history.last if k not in ("epoch", "lr", "seconds") and "loss" not in k
+    ]
+    for i, name in enumerate(metric_names):
+        ax_metric.plot(epochs, history.metric(name), "o-", color=f"C{i + 3}", label=name)
+    ax_metric.set(xlabel="epoch", title="metrics")
+    if metric_names:
+        ax_metric.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+class LivePlot(Callback):
+    """A `fit` callback: learning curves that redraw after every epoch in a notebook; elsewhere
+    (scripts, CI) one final figure at the end, saved to `save_to` if given."""
+
+    def __init__(
+        self, title: str = "", save_to: str | Path | None = None, live: bool | None = None
+    ):
+        self.title = title
+        self.save_to = Path(save_to) if save_to else None
+        self.live = in_notebook() if live is None else live
+        self.fig = Figure(figsize=(10, 3.6))
+        self._handle = None
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if not self.live:
+            return
+        from IPython.display import display
+
+        plot_history(state.history, self.fig, self.title)
+        if self._handle is None:
+            self._handle = display(self.fig, display_id=True)
+        else:
+            self._handle.update(self.fig)
+
+    def on_fit_end(self, state: FitState) -> None:
+        plot_history(state.history, self.fig, self.title)
+        if self.save_to is not None:
+            self.save_to.parent.mkdir(parents=True, exist_ok=True)
+            self.fig.savefig(self.save_to, dpi=100)
+        if self.live:
+            if self._handle is not None:
+                self._handle.update(self.fig)
+            else:
+                from IPython.display import display
+
+                display(self.fig)
+
+
+def plot_step_losses(
+    histories: dict[str, History],
+    steps: int | None = None,
+    reference: float | None = None,
+    reference_label: str = "",
+    title: str = "training loss per step",
+) -> Figure:
+    """The per-step training loss of several runs on one plot (the first `steps` steps), to
+    compare how they start; `reference` draws a dashed line (e.g. ln C, the loss of guessing)."""
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    for i, (name, history) in enumerate(histories.items()):
+        values = history.steps[:steps] if steps else history.steps
+        ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i}", lw=1.2, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="0.4", ls="--", lw=1, label=reference_label or None)
+    ax.set(xlabel="optimizer step", ylabel="loss (batch)", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
