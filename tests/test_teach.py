@@ -48,18 +48,22 @@ RIGHT = {
 }
 
 
-@pytest.fixture
-def lesson(tmp_path: Path) -> Path:
-    """A tagged source lesson with three exercises and hidden tests."""
+def make_lesson(folder: Path) -> Path:
+    """A tagged source lesson with three exercises and hidden tests, in folder/source/."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
         for kind, src in CELLS
     ]
-    path = tmp_path / "source" / "99_demo.ipynb"
+    path = folder / "source" / "99_demo.ipynb"
     path.parent.mkdir()
     nbformat.write(tag_exercises(nb), path)
     return path
+
+
+@pytest.fixture
+def lesson(tmp_path: Path) -> Path:
+    return make_lesson(tmp_path)
 
 
 def submit(student_copy: Path, out: Path, answers: dict[str, str]) -> Path:
@@ -120,9 +124,11 @@ def test_round_trip_student_plus_solutions_gives_the_solutions_build(lesson, tmp
     assert sol.cells[0].source == source.cells[0].source, "'' leaves the badge alone"
 
 
-@pytest.fixture
-def graded(lesson, tmp_path):
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
     """Grade a class of submissions once; return the reports by student and the output dir."""
+    tmp_path = tmp_path_factory.mktemp("class")
+    lesson = make_lesson(tmp_path)
     (student_copy,) = build("student", lesson, tmp_path / "student", "")
     subs, out = tmp_path / "subs", tmp_path / "grades"
     submit(student_copy, subs / "correct" / "99_demo.ipynb", RIGHT)
