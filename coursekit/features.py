@@ -6,11 +6,9 @@ gradients, in batches, on the fastest device), keep the N x D tensor on the CPU,
 small head on it. That is the cheapest form of transfer learning, and the baseline every other
 lesson is measured against.
 
-The cache can never hand back stale features: its key is a hash of everything the result depends
-on -- the model's weights (every tensor of its state dict, buffers included), the input bytes
-(pixels or token ids) and the preprocessing parameters. Change one weight, one pixel or the image
-size and the key changes. On disk each entry is one safetensors file (no pickle) written
-atomically, with a checksum of the features; a damaged file is reported and recomputed.
+The cache can never hand back stale features: its key covers the model's weights, the input bytes
+and the preprocessing parameters (see `feature_cache`, whose public names are re-exported here:
+`feature_key`, `tensor_digest`, `state_digest`, `clear_feature_cache`, `last_extraction`).
 
     extract_features(fn, inputs, key)        the generic core: batches, no_grad, cache
     extract_image_features(model, images, size, mean, std)
@@ -19,25 +17,31 @@ atomically, with a checksum of the features; a damaged file is reported and reco
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import tempfile
 import time
-import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from .datasets import prepare_images, tokenize
 from .device import pick_device
+from .feature_cache import (
+    Inputs,
+    _cache_file,
+    _read,
+    _recall,
+    _record,
+    _remember,
+    _write,
+    clear_feature_cache,
+    feature_key,
+    last_extraction,
+    state_digest,
+    tensor_digest,
+)
 from .progress import progress_bar
 
 __all__ = [
@@ -50,124 +54,6 @@ __all__ = [
     "state_digest",
     "tensor_digest",
 ]
-
-Inputs = torch.Tensor | dict[str, torch.Tensor]
-
-_MEMORY: OrderedDict[str, tuple[torch.Tensor, float]] = OrderedDict()  # key -> (features, s)
-_MEMORY_ENTRIES = 16
-_LAST: dict[str, Any] = {}
-
-
-def last_extraction() -> dict[str, Any]:
-    """What the last `extract_features` call did: `source` ("computed", "memory" or "disk"),
-    `seconds` (this call), `compute_seconds` (what computing the features cost when they were
-    made, also for a cache hit), `examples` and `key`. Lets a notebook report the cost honestly."""
-    return dict(_LAST)
-
-
-# --- keys ------------------------------------------------------------------------------------
-
-
-def _update(h: Any, t: torch.Tensor) -> None:
-    t = t.detach().cpu().contiguous()
-    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-
-
-def tensor_digest(x: Inputs | Sequence[str]) -> str:
-    """sha256 of a tensor (dtype, shape and bytes), a dict of tensors, or a list of strings."""
-    h = hashlib.sha256()
-    if isinstance(x, torch.Tensor):
-        _update(h, x)
-    elif isinstance(x, dict):
-        for name in sorted(x):
-            h.update(name.encode())
-            _update(h, torch.as_tensor(x[name]))
-    else:
-        for s in x:
-            h.update(s.encode("utf-8", "surrogatepass") + b"\0")
-    return h.hexdigest()
-
-
-def state_digest(model: nn.Module) -> str:
-    """sha256 over every tensor of `model.state_dict()` (weights and buffers such as BatchNorm
-    running statistics), with their names: changes whenever any weight changes."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        _update(h, t)
-    return h.hexdigest()
-
-
-def feature_key(model: nn.Module, inputs: Inputs | Sequence[str], **params: Any) -> str:
-    """The cache key of `model` applied to `inputs` with preprocessing `params` (JSON-able)."""
-    parts = {
-        "model": type(model).__name__,
-        "weights": state_digest(model),
-        "inputs": tensor_digest(inputs),
-        "params": params,
-    }
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:40]
-
-
-# --- the cache -------------------------------------------------------------------------------
-
-
-def clear_feature_cache() -> None:
-    """Forget the in-memory cache (disk files stay; delete the cache folder to remove them)."""
-    _MEMORY.clear()
-
-
-def _remember(key: str, features: torch.Tensor, seconds: float) -> None:
-    _MEMORY[key] = (features, seconds)
-    _MEMORY.move_to_end(key)
-    while len(_MEMORY) > _MEMORY_ENTRIES:
-        _MEMORY.popitem(last=False)
-
-
-def _cache_file(cache_dir: Path, key: str) -> Path:
-    return cache_dir / f"features-{key}.safetensors"
-
-
-def _read(path: Path, key: str, n: int) -> tuple[torch.Tensor, float] | None:
-    """Cached (features, compute seconds), or None (with a warning) when damaged or not ours."""
-    try:
-        with safe_open(path, framework="pt") as f:
-            meta = f.metadata() or {}
-            features = f.get_tensor("features")
-        problem = None
-        if meta.get("key") != key:
-            problem = "its key does not match"
-        elif features.ndim < 1 or features.shape[0] != n:
-            problem = f"it holds {features.shape[0] if features.ndim else 0} rows, expected {n}"
-        elif meta.get("sha256") != tensor_digest(features):
-            problem = "its checksum does not match (the data was modified)"
-    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as err:
-        problem = f"it cannot be read ({type(err).__name__}: {err})"
-    if problem is None:
-        return features, float(meta.get("seconds", "nan"))
-    warnings.warn(f"feature cache {path} ignored and recomputed: {problem}.", stacklevel=3)
-    return None
-
-
-def _write(path: Path, key: str, features: torch.Tensor, seconds: float) -> None:
-    """Write atomically: a temporary file in the same folder, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        meta = {
-            "key": key,
-            "sha256": tensor_digest(features),
-            "shape": str(list(features.shape)),
-            "seconds": f"{seconds:.3f}",
-        }
-        save_file({"features": features.contiguous()}, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # --- the generic core ------------------------------------------------------------------------
@@ -219,8 +105,8 @@ def extract_features(
     start_time = time.perf_counter()
     path = _cache_file(Path(cache_dir), key) if (cache_dir is not None and key) else None
     source, cached = "computed", None
-    if key is not None and key in _MEMORY and len(_MEMORY[key][0]) == n:
-        cached, source = _MEMORY[key], "memory"
+    if key is not None and (cached := _recall(key, n)) is not None:
+        source = "memory"
     elif path is not None and path.exists():
         cached = _read(path, key, n)
         source = "disk" if cached is not None else source
@@ -245,8 +131,7 @@ def extract_features(
             _write(path, key, features, compute_seconds)
     if key is not None:
         _remember(key, features, compute_seconds)
-    _LAST.clear()
-    _LAST.update(
+    _record(
         key=key,
         source=source,
         seconds=time.perf_counter() - start_time,
