@@ -21,11 +21,12 @@ def mlp(dim: int = 10, classes: int = 3, dropout: float = 0.2, seed: int = 0) ->
     return nn.Sequential(nn.Linear(dim, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, classes))
 
 
-def tiny_bert_config():
-    """A 2-layer, 16-wide BERT config: a fast stand-in for MiniLM's shape (random weights)."""
+def tiny_bert_config(**overrides):
+    """A 2-layer, 16-wide BERT config: a fast stand-in for MiniLM's shape (random weights).
+    Keyword arguments override any field (sizes, num_labels ...)."""
     from transformers import BertConfig
 
-    return BertConfig(
+    fields = dict(
         vocab_size=50,
         hidden_size=16,
         num_hidden_layers=2,
@@ -33,6 +34,7 @@ def tiny_bert_config():
         intermediate_size=32,
         max_position_embeddings=16,
     )
+    return BertConfig(**{**fields, **overrides})
 
 
 def tiny_classifier(seed: int = 0) -> nn.Module:

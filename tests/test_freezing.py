@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import TensorDataset
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from coursekit.freezing import (
     GradualUnfreezing,
@@ -33,7 +33,7 @@ from coursekit.params import count_parameters
 from coursekit.train import fit
 
 from conftest import require_asset
-from helpers import blobs, mlp
+from helpers import blobs, mlp, tiny_bert_config
 
 FIT = dict(batch_size=16, progress=False, device="cpu")
 
@@ -82,11 +82,10 @@ def numel(*modules: nn.Module) -> int:
 
 def tiny_bert(layers: int = 4) -> nn.Module:
     torch.manual_seed(0)
-    config = BertConfig(
+    config = tiny_bert_config(
         vocab_size=100,
         hidden_size=32,
         num_hidden_layers=layers,
-        num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
         num_labels=3,

@@ -27,18 +27,13 @@ from coursekit.heads import (
 )
 from coursekit.train import evaluate, fit
 
+import helpers
 from conftest import require_asset
 
 
 def tiny_bert_config(**kw) -> BertConfig:
-    return BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        **kw,
+    return helpers.tiny_bert_config(
+        vocab_size=100, hidden_size=32, intermediate_size=64, max_position_embeddings=64, **kw
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from torch import nn
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from coursekit.checkpoint import save_weights
 from coursekit.datasets import TensorDictDataset
@@ -31,20 +31,15 @@ from coursekit.params import count_parameters
 from coursekit.train import fit
 
 from conftest import require_asset
+from helpers import tiny_bert_config
 
 peft = pytest.importorskip("peft")
 
 
 def tiny_bert(seed: int = 0, hidden: int = 16) -> nn.Module:
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=60,
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-        num_labels=3,
+    config = tiny_bert_config(
+        vocab_size=60, hidden_size=hidden, max_position_embeddings=32, num_labels=3
     )
     return BertForSequenceClassification(config).eval()
 
