@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .datasets import Split, prepare_images
 from .device import pick_device
+from .history import History
 from .params import count_parameters
 from .train import fit, predict
 
@@ -164,6 +165,21 @@ def recalibrate_batchnorm(
     return len(norms)
 
 
+def run_record(
+    logits: torch.Tensor, history: History, trained: nn.Module, n_train: int, backbone_passes: int
+) -> dict[str, Any]:
+    """What one run of a `data_efficiency` method reports (the runner reads these keys)."""
+    n_epochs = len(history.epochs)
+    return {
+        "logits": logits,
+        "train_seconds": history.total_seconds,
+        "epochs": n_epochs,
+        "trainable_params": count_parameters(trained).trainable,
+        "examples_processed": n_epochs * n_train,
+        "backbone_passes": backbone_passes,  # fwd+bwd passes through the backbone while training
+    }
+
+
 def train_method(
     make_model: Callable[[], nn.Module],
     to_data: Callable[[Split, bool], Any],
@@ -217,14 +233,8 @@ def train_method(
             )
             recalibrate_batchnorm(model, batches, device=device)
         logits, _ = predict(model, test_data(test), device, precision)
-        return {
-            "logits": logits,
-            "train_seconds": history.total_seconds,
-            "epochs": n_epochs,
-            "trainable_params": count_parameters(model).trainable,
-            "examples_processed": n_epochs * len(train),
-            "backbone_passes": n_epochs * len(train),  # forward + backward, whole network
-        }
+        # every training pass is a forward + backward through the whole network
+        return run_record(logits, history, model, len(train), backbone_passes=n_epochs * len(train))
 
     return run
 

@@ -15,9 +15,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
-from .full_training import _epochs_for, make_optimizer
+from .full_training import _epochs_for, make_optimizer, run_record
 from .history import History
-from .params import count_parameters
 from .train import fit, predict
 
 if TYPE_CHECKING:
@@ -109,14 +108,6 @@ def probe_method(
             device=device,
         )
         logits, _ = predict(head, TensorDataset(test.x.float(), test.y), device)
-        n_epochs = len(history.epochs)
-        return {
-            "logits": logits,
-            "train_seconds": history.total_seconds,
-            "epochs": n_epochs,
-            "trainable_params": count_parameters(head).trainable,
-            "examples_processed": n_epochs * len(train),
-            "backbone_passes": 0,  # fwd+bwd passes through the backbone while training
-        }
+        return run_record(logits, history, head, len(train), backbone_passes=0)
 
     return run

@@ -84,10 +84,9 @@ def _answer_cells(submission: Any) -> dict[str, Any]:
     return found
 
 
-def _assemble(source: Any, submission: Any, questions: list[Question], token: str) -> Any:
+def _assemble(source: Any, answers: dict[str, Any], questions: list[Question], token: str) -> Any:
     """The notebook that is run: the source lesson with the submission's answers put in."""
     nb = copy.deepcopy(source)
-    answers = _answer_cells(submission)
     for q in questions:
         cell = nb.cells[q.answer_cell]
         theirs = answers.get(q.grade_id) or answers.get("id:" + cell.get("id", ""))
@@ -158,7 +157,7 @@ def grade_submission(
             report.flags.append(f"{q.qid}: answer uses kernel/grader internals; review by hand")
 
     token = "coursekit-check-" + secrets.token_hex(16)
-    nb = _assemble(source_nb, submission, questions, token)
+    nb = _assemble(source_nb, answers, questions, token)
     workdir = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
     t0 = time.perf_counter()
     try:
