@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from . import caching, common, datapath, gpu, loops, report, strategies  # noqa: E402
+from . import caching, common, datapath, gpu, loops, report, strategy_costs  # noqa: E402
 from . import course as course_section  # noqa: E402
 
 SECTIONS = ("loops", "caching", "strategies", "data", "gpu", "course")
@@ -66,7 +66,7 @@ def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
     if name == "caching":
         return caching.run(s, device)
     if name == "strategies":
-        return strategies.run(s, device)
+        return strategy_costs.run(s, device)
     if name == "data":
         return datapath.run(s, device)
     if name == "gpu":

@@ -19,7 +19,7 @@ from .distributions import plot_embedding_2d, plot_length_histogram
 from .efficiency import plot_data_efficiency, plot_time_to_accuracy
 from .heatmaps import plot_confusion_matrix, plot_similarity
 from .images import plot_topk, show_feature_maps, show_images
-from .strategies import plot_forgetting, plot_strategies
+from .strategy_plots import plot_forgetting, plot_strategies
 
 if in_notebook():
     _show_figures_inline()

@@ -20,8 +20,8 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from .checkpoint import _atomic_save
-from .lora import LoRAConfig, _config, _find_modules_to_save, _find_targets, add_lora, lora_layers
+from ..checkpoint import _atomic_save
+from .layer import LoRAConfig, _config, _find_modules_to_save, _find_targets, add_lora, lora_layers
 
 __all__ = [
     "load_adapter",

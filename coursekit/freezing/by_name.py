@@ -27,11 +27,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.hooks import RemovableHandle
 
-from .heads import find_head
-from .params import count_parameters, parameter_table
+from ..heads import find_head
+from ..params import count_parameters, parameter_table
 
-# Freezing by depth lives in layerwise.py; `freezing.unfreeze_last` etc. still work (__getattr__).
-_BY_DEPTH = ("GradualUnfreezing", "blocks_of", "depth_groups", "param_groups", "unfreeze_last")
 __all__ = [
     "freeze",
     "freeze_all_but_head",
@@ -39,7 +37,6 @@ __all__ = [
     "set_bn_eval",
     "trainable_table",
     "unfreeze",
-    *_BY_DEPTH,
 ]
 
 Patterns = str | Sequence[str] | None
@@ -221,11 +218,3 @@ def trainable_table(model: nn.Module, depth: int = 1) -> str:
         )
     return "\n".join(lines)
 
-
-def __getattr__(name: str):
-    # Looked up on first use (PEP 562), so layerwise can import this module without a cycle.
-    if name in _BY_DEPTH:
-        from . import layerwise
-
-        return getattr(layerwise, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

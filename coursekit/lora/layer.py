@@ -34,15 +34,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# Adapter files live in lora_adapters.py; `lora.save_adapter` etc. still work (see __getattr__).
-_ADAPTER_FILES = (
-    "load_adapter",
-    "lora_state_dict",
-    "peft_config",
-    "save_adapter",
-    "save_peft_adapter",
-    "to_peft_state_dict",
-)
 __all__ = [
     "LoRAConfig",
     "LoRALinear",
@@ -50,7 +41,6 @@ __all__ = [
     "lora_layers",
     "merge_lora",
     "unmerge_lora",
-    *_ADAPTER_FILES,
 ]
 
 
@@ -230,11 +220,3 @@ def unmerge_lora(model: nn.Module) -> nn.Module:
         layer.unmerge()
     return model
 
-
-def __getattr__(name: str):
-    # Looked up on first use (PEP 562), so lora_adapters can import this module without a cycle.
-    if name in _ADAPTER_FILES:
-        from . import lora_adapters
-
-        return getattr(lora_adapters, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

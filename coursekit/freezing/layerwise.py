@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from .freezing import _set_requires_grad, _under, freeze
-from .heads import find_head
-from .history import Callback, FitState
-from .params import count_parameters
+from .by_name import _set_requires_grad, _under, freeze
+from ..heads import find_head
+from ..history import Callback, FitState
+from ..params import count_parameters
 
 __all__ = [
     "GradualUnfreezing",

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .datasets import prepare_images, tokenize
-from .device import pick_device
-from .feature_cache import (
+from ..datasets import prepare_images, tokenize
+from ..device import pick_device
+from .cache import (
     Inputs,
     _cache_file,
     _read,
@@ -42,7 +42,7 @@ from .feature_cache import (
     state_digest,
     tensor_digest,
 )
-from .progress import progress_bar
+from ..progress import progress_bar
 
 __all__ = [
     "clear_feature_cache",
@@ -222,7 +222,7 @@ def extract_text_features(
     `max_length` gives a different key. Each batch is cut to its longest text, which changes
     nothing (padding is masked) but saves time on short texts. `normalize` L2-normalises.
     """
-    from .models.text import sentence_vectors
+    from ..models.text import sentence_vectors
 
     if isinstance(texts, str):
         raise TypeError("texts must be a list of str; wrap a single text as [text]")
