@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .batches import forward_logits, split_batch, to_device
-from .device import pick_device
+from .device import resolve_device
 
 __all__ = ["find_batch_size", "free_memory", "is_out_of_memory", "training_step_probe"]
 
@@ -95,7 +95,7 @@ def training_step_probe(
     """
     from .device import autocast, resolve_precision
 
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     policy = resolve_precision(precision, device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -3,20 +3,25 @@
 A batch is `(inputs, labels)` (vision) or a dict of tensors with a "labels" key (Hugging Face
 models); a model returns logits, or an object with `.logits`. `fit`, `evaluate`, the LR finder
 and the cost measurements all go through these few functions, so every one of them accepts the
-same data and reports the same clear errors.
+same data and reports the same clear errors. `ImageBatches` prepares image batches on the fly.
+Every lesson that trains (00, 02-06) goes through this module.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .datasets import Split, prepare_images
 from .device import dataloader_kwargs
 
 __all__ = [
+    "ImageBatches",
     "as_loader",
     "check_labels",
     "describe_inputs",
@@ -101,3 +106,44 @@ def check_labels(labels: torch.Tensor, logits: torch.Tensor, custom_loss: bool) 
             f"{lo}..{hi}. Give the model a head with {hi + 1} outputs (replace its classifier) or "
             "map the labels to 0..num_classes-1."
         )
+
+
+class ImageBatches:
+    """Re-iterable `(images, labels)` batches prepared on the fly from a uint8 image split.
+
+    Like `datasets.image_dataset` (resize, grayscale -> RGB, the model's normalisation), but one
+    batch at a time, so 10,000 images at 224 px never sit in memory as 6 GB of floats. `fit` and
+    `predict` take it as they take a DataLoader; with `shuffle` each pass has a new order (drawn
+    from torch's global generator, so `seed_everything` makes it reproducible).
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        size: int,
+        mean: Sequence[float] | float | None,
+        std: Sequence[float] | float | None,
+        *,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        rgb: bool = True,
+    ):
+        if not isinstance(split.x, torch.Tensor):
+            raise TypeError("ImageBatches needs an image split (x a uint8 tensor)")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.split, self.size, self.mean, self.std = split, size, mean, std
+        self.batch_size, self.shuffle, self.rgb = batch_size, shuffle, rgb
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.split) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.split)
+        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            x = prepare_images(
+                self.split.x[idx], self.size, rgb=self.rgb, mean=self.mean, std=self.std
+            )
+            yield x, self.split.y[idx]

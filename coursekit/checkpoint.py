@@ -10,7 +10,6 @@ checkpoint intact. Loading never unpickles, so a checkpoint from a stranger cann
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .files import atomic_write
+
 __all__ = [
     "CheckpointError",
     "get_rng_state",
@@ -27,6 +28,7 @@ __all__ = [
     "load_weights",
     "read_checkpoint_state",
     "save_checkpoint",
+    "save_tensors",
     "save_weights",
     "set_rng_state",
 ]
@@ -122,31 +124,9 @@ def set_rng_state(state: dict) -> None:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_save(tensors: dict[str, torch.Tensor], meta: dict[str, str], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata=meta)
-        os.chmod(tmp, 0o666 & ~_umask())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # directories cannot be opened on Windows
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
+    """Write `tensors` and string metadata to one safetensors file, atomically (`files`)."""
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def _model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -178,16 +158,14 @@ def save_checkpoint(
     }
     structure = _flatten(full, tensors, prefix="state/")
     meta = {_META_KEY: json.dumps({"format": _FORMAT, "content": structure})}
-    _atomic_save(tensors, meta, path)
-    return path
+    return save_tensors(path, tensors, meta)
 
 
 def save_weights(path: str | Path, model: torch.nn.Module) -> Path:
     """Write only the model's weights (a plain safetensors file any tool can read)."""
     path = Path(path)
     tensors = {k.removeprefix("model/"): v for k, v in _model_tensors(model).items()}
-    _atomic_save(tensors, {"format": "pt"}, path)
-    return path
+    return save_tensors(path, tensors, {"format": "pt"})
 
 
 # --- reading -------------------------------------------------------------------------------------

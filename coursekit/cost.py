@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from .batches import forward_logits, split_batch, to_device
-from .device import HardwareInfo, peak_memory, pick_device
+from .device import HardwareInfo, peak_memory, resolve_device
 from .params import count_parameters
 
 __all__ = [
     "StepCost",
+    "count_multiply_adds",
     "file_size_mb",
     "inference_latency",
     "measure_step",
@@ -66,7 +67,7 @@ def measure_step(
     device: torch.device | str | None = None,
 ) -> StepCost:
     """Time `steps` AdamW steps on `batch` (after `warmup` untimed ones) on a copy of `model`."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     work = copy.deepcopy(model).to(device).train()
     params = [p for p in work.parameters() if p.requires_grad]
     if not params:
@@ -110,7 +111,7 @@ def inference_latency(
     device: torch.device | str | None = None,
 ) -> float:
     """Median seconds for one forward pass of `model` on `inputs` in eval mode."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     was_training = model.training
     model.eval().to(device)
     inputs = to_device(inputs, device)
@@ -182,7 +183,7 @@ def training_flops(model: nn.Module, batch: Any, device: torch.device | str | No
     convolutions (EfficientNet's) many times over."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     inputs = to_device(split_batch(batch)[0], device)
     was_training = model.training
     model.to(device).eval()  # eval: BatchNorm must not update its statistics; FLOPs are equal
@@ -191,3 +192,36 @@ def training_flops(model: nn.Module, batch: Any, device: torch.device | str | No
         forward_logits(model, inputs)
     model.train(was_training)
     return 3 * int(counter.get_total_flops())
+
+
+def count_multiply_adds(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """Multiply-adds of every nn.Conv2d and nn.Linear in one forward pass of `x`, by module name:
+    per output value, (in_channels / groups) x kernel area, or in_features. Nearly all of a CNN's
+    arithmetic, so `sum(result.values())` is a fair total and `result[stem] / total` its share."""
+    counts: dict[str, int] = {}
+
+    def hook(name: str):
+        def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if isinstance(module, nn.Conv2d):
+                per_pixel = module.in_channels // module.groups * module.kernel_size[0]
+                macs = output.numel() * per_pixel * module.kernel_size[1]
+            else:
+                macs = output.numel() * module.in_features
+            counts[name] = counts.get(name, 0) + macs
+
+        return count
+
+    handles = [
+        m.register_forward_hook(hook(n))
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return counts

@@ -32,6 +32,7 @@ __all__ = [
     "on_colab",
     "peak_memory",
     "pick_device",
+    "resolve_device",
     "prefer_channels_last",
     "precision_policy",
     "resolve_precision",
@@ -49,6 +50,11 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def resolve_device(device: torch.device | str | None = None) -> torch.device:
+    """`device` as a torch.device; None picks the fastest available one (`pick_device`)."""
+    return torch.device(device) if device is not None else pick_device()
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class HardwareInfo:
 
 def describe_hardware(device: torch.device | str | None = None) -> HardwareInfo:
     """Describe `device` (default: `pick_device()`)."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     cpus = os.cpu_count() or 1
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -222,7 +228,7 @@ def peak_memory(device: torch.device | str | None = None) -> Iterator[PeakMemory
     >>> mem.peak > 0
     True
     """
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     result = PeakMemory(device.type)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -283,7 +289,7 @@ def dataloader_kwargs(device: torch.device | str | None = None) -> dict:
     datasets defined in it, so they get 0 workers; small CPU machines gain nothing from workers.
     `pin_memory` only helps host-to-GPU copies, so it is on only with CUDA.
     """
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     cpus = os.cpu_count() or 1
     workers = 0 if (not sys.platform.startswith("linux") or cpus <= 2) else min(4, cpus // 2)
     kwargs: dict = {"num_workers": workers, "pin_memory": device.type == "cuda"}

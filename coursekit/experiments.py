@@ -12,30 +12,27 @@ The methods live in modules named for their concept, and are re-exported here:
                       (transfer learning, cheap)
     full_training.py  train_method: a whole network trained with `fit` (from scratch, or fully
                       fine-tuned); from_scratch(name, n), a course model's architecture with random
-                      weights, the baseline that shows what pre-training is worth; image_batches,
-                      ImageBatches, recalibrate_batchnorm, make_optimizer
+                      weights, the baseline that shows what pre-training is worth; image_batches
+    batches.py        ImageBatches; freezing/batchnorm.py recalibrate_batchnorm; optim.py
+                      make_optimizer (the optimizer every method trains with)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from .batches import ImageBatches
 from .datasets import Split, per_class
 from .device import seed_everything
-from .full_training import (
-    ImageBatches,
-    from_scratch,
-    image_batches,
-    make_optimizer,
-    recalibrate_batchnorm,
-    train_method,
-)
+from .freezing import recalibrate_batchnorm
+from .full_training import Method, from_scratch, image_batches, train_method
 from .metrics import accuracy, macro_f1
+from .optim import make_optimizer
 from .probes import Standardize, linear_probe, probe_method
 
 __all__ = [
@@ -56,7 +53,6 @@ __all__ = [
     "train_method",
 ]
 
-Method = Callable[[Split, Split], dict[str, Any]]
 Pair = tuple[Split, Split]
 
 

@@ -30,6 +30,7 @@ from .embeddings import nearest_centroid_accuracy
 from .features import extract_text_features
 from .heads import TextClassifier
 from .lora import LoRALinear
+from .params import set_submodule
 
 __all__ = [
     "encoder_of",
@@ -57,8 +58,7 @@ def without_lora(model: nn.Module) -> nn.Module:
         raise ValueError("this model has no LoRA layers: there is no adapter to take off")
     for name, layer in layers:
         layer.unmerge()
-        parent, _, child = name.rpartition(".")
-        setattr(out.get_submodule(parent) if parent else out, child, layer.base)
+        set_submodule(out, name, layer.base)
     if hasattr(out, "lora_config"):
         del out.lora_config
     return out

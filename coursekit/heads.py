@@ -19,22 +19,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursekit.device import pick_device
-from coursekit.features import extract_features, feature_key
-from coursekit.models.text import mean_pool
+from .models.text import POOLINGS, pool_tokens
+from .params import set_submodule
 
 __all__ = [
     "HEAD_NAMES",
     "INITS",
-    "POOLINGS",
     "TextClassifier",
     "adapt_input_channels",
-    "count_multiply_adds",
     "find_first_conv",
     "find_head",
     "init_head",
-    "pool_tokens",
-    "pooled_text_features",
     "replace_head",
 ]
 
@@ -44,7 +39,6 @@ __all__ = [
 HEAD_NAMES = ("_fc", "fc", "classifier", "score", "head", "heads")
 INITS = ("default", "zeros", "small")
 ADAPT_METHODS = ("sum", "mean", "first")
-POOLINGS = ("cls", "mean")
 
 
 def _last_linear(module: nn.Module) -> tuple[str, nn.Linear] | None:
@@ -82,12 +76,6 @@ def find_head(model: nn.Module, name: str | None = None) -> tuple[str, nn.Linear
         "Pass name='...' with the head's module name (see model.named_modules()), or build a "
         "model with a head, e.g. load_pretrained(name, num_classes=...)."
     )
-
-
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, module)
 
 
 @torch.no_grad()
@@ -132,7 +120,7 @@ def replace_head(
     w = old.weight
     new = nn.Linear(w.shape[1], num_classes, old.bias is not None, w.device, w.dtype)
     init_head(new, init)  # raises for an unknown init before the model is touched
-    _set_submodule(model, head_name, new)
+    set_submodule(model, head_name, new)
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "num_labels"):
         config.num_labels = num_classes  # also resets id2label / label2id to the new size
@@ -205,7 +193,7 @@ def adapt_input_channels(
     new.weight.copy_(new_w)
     if conv.bias is not None:
         new.bias.copy_(conv.bias)
-    _set_submodule(model, conv_name, new)
+    set_submodule(model, conv_name, new)
     parent_name = conv_name.rpartition(".")[0]
     parent = model.get_submodule(parent_name) if parent_name else model
     for owner in (parent, getattr(model, "config", None)):  # e.g. Hugging Face ViT checks these
@@ -214,59 +202,7 @@ def adapt_input_channels(
     return new
 
 
-def count_multiply_adds(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
-    """Multiply-adds of every nn.Conv2d and nn.Linear in one forward pass of `x`, by module name:
-    per output value, (in_channels / groups) x kernel area, or in_features. Nearly all of a CNN's
-    arithmetic, so `sum(result.values())` is a fair total and `result[stem] / total` its share."""
-    counts: dict[str, int] = {}
-
-    def hook(name: str):
-        def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if isinstance(module, nn.Conv2d):
-                per_pixel = module.in_channels // module.groups * module.kernel_size[0]
-                macs = output.numel() * per_pixel * module.kernel_size[1]
-            else:
-                macs = output.numel() * module.in_features
-            counts[name] = counts.get(name, 0) + macs
-
-        return count
-
-    handles = [
-        m.register_forward_hook(hook(n))
-        for n, m in model.named_modules()
-        if isinstance(m, nn.Conv2d | nn.Linear)
-    ]
-    was_training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(x)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return counts
-
-
-# --- text: pooling token vectors into one vector per text ------------------------------------
-
-
-def pool_tokens(
-    hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str = "mean"
-) -> torch.Tensor:
-    """Token vectors [N, T, D] -> one vector per text [N, D].
-
-    "cls": the first token's vector ([CLS] in BERT-style models). "mean": the average over real
-    tokens (`attention_mask` 1), so padding does not dilute short texts.
-    """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if hidden.ndim != 3:
-        raise ValueError(f"expected token vectors [N, T, D], got shape {tuple(hidden.shape)}")
-    if pooling == "cls":
-        return hidden[:, 0]
-    if attention_mask is None:
-        return hidden.mean(1)
-    return mean_pool(hidden, attention_mask)
+# --- text: an encoder, a pooling and a new head ----------------------------------------------
 
 
 class TextClassifier(nn.Module):
@@ -315,37 +251,3 @@ class TextClassifier(nn.Module):
     ) -> torch.Tensor:
         """Class logits [N, num_classes]."""
         return self.head(self.dropout(self.embed(input_ids, attention_mask, **kwargs)))
-
-
-def pooled_text_features(
-    encoder: nn.Module,
-    tokens: dict[str, torch.Tensor],
-    poolings: tuple[str, ...] = POOLINGS,
-    *,
-    batch_size: int = 64,
-    device: torch.device | str | None = None,
-    cache_dir: Any = None,
-) -> dict[str, torch.Tensor]:
-    """One pass of a frozen encoder over `tokens` (from `datasets.tokenize`), several poolings:
-    {pooling: N x hidden features on the CPU}, cached like every `features.extract_features` call
-    (the key covers the weights, the token ids and the poolings). `features.last_extraction()`
-    tells what the pass cost."""
-    for p in poolings:
-        if p not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {p!r}")
-    base = getattr(encoder, "base_model", encoder)
-    device = torch.device(device) if device is not None else pick_device()
-    key = feature_key(base, tokens, poolings=list(poolings))
-
-    def fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        hidden = base(**batch).last_hidden_state
-        return torch.cat([pool_tokens(hidden, batch["attention_mask"], p) for p in poolings], 1)
-
-    was_training = base.training
-    base.eval().to(device)
-    try:
-        out = extract_features(fn, tokens, key, batch_size=batch_size, cache_dir=cache_dir)
-    finally:
-        base.train(was_training)
-    return dict(zip(poolings, out.chunk(len(poolings), dim=1), strict=True))

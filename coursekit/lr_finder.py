@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .batches import as_loader, forward_logits, split_batch, to_device
-from .device import autocast, pick_device, resolve_precision
+from .device import autocast, resolve_device, resolve_precision
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find", "suggest_lr"]
 
@@ -111,7 +111,7 @@ def lr_find(
         raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
     if num_iter < 5:
         raise ValueError(f"num_iter must be at least 5 for a curve, got {num_iter}")
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     home = next(model.parameters()).device
     was_training = model.training
     saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}

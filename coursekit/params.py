@@ -1,4 +1,9 @@
-"""Counting parameters: how big a model is and how much of it will learn."""
+"""A model's parts by name: how big it is, how much of it will learn, and swapping a part.
+
+Every lesson counts parameters (`count_parameters`, `parameter_table`); lessons 03, 05 and 06
+replace a layer by its dotted name (`set_submodule`: a new head, a LoRA wrapper, the plain
+layer back).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["ParamCount", "count_parameters", "parameter_table"]
+__all__ = ["ParamCount", "count_parameters", "parameter_table", "set_submodule"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,13 @@ def parameter_table(model: nn.Module, depth: int = 1) -> list[ParamCount]:
 
     visit(model, "", 0)
     return rows
+
+
+def set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    """Put `module` where the submodule with dotted `name` (e.g. "encoder.layer.0.query") is.
+
+    (torch >= 2.3 has `nn.Module.set_submodule`; coursekit supports older torch too.)
+    """
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)

@@ -8,19 +8,17 @@ the probe is the cheap end of transfer learning.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
-from .full_training import _epochs_for, make_optimizer, run_record
+from .full_training import Method, epochs_for, run_record
 from .history import History
+from .optim import make_optimizer
 from .train import fit, predict
-
-if TYPE_CHECKING:
-    from .experiments import Method
 
 __all__ = ["Standardize", "linear_probe", "probe_method"]
 
@@ -70,12 +68,12 @@ def linear_probe(
         Standardize(features.mean(0), spread.expand(features.shape[1])),
         nn.Linear(features.shape[1], num_classes),
     )
-    n_epochs = _epochs_for(len(features), batch_size, epochs, min_steps)
+    n_epochs = epochs_for(len(features), batch_size, epochs, min_steps)
     history = fit(
         head,
         TensorDataset(features, labels),
         epochs=n_epochs,
-        optimizer=make_optimizer(head, lr, weight_decay),
+        optimizer=make_optimizer(head, lr, weight_decay=weight_decay, device=device),
         batch_size=batch_size,
         device=device,
         progress=False,

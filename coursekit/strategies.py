@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from .cost import optimizer_state_bytes
-from .device import peak_memory, pick_device, seed_everything
-from .full_training import make_optimizer
+from .device import peak_memory, resolve_device, seed_everything
 from .metrics import accuracy, macro_f1
+from .optim import make_optimizer
 from .params import count_parameters
 from .train import fit, predict
 
@@ -107,7 +107,7 @@ def run_strategy(
 ) -> tuple[dict[str, Any], nn.Module]:
     """Build, train and test one strategy; return (its row, the trained model). See the module
     docstring for the columns."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     train, test = strategy.data if strategy.data is not None else (train, test)
     epochs = strategy.epochs if strategy.epochs is not None else epochs
     _release_freed_memory()
@@ -116,7 +116,11 @@ def run_strategy(
     model = strategy.build()
     if not isinstance(model, nn.Module):
         raise TypeError(f"{strategy.name}: build() must return an nn.Module, got {type(model)}")
-    opt = strategy.optimizer(model) if strategy.optimizer else make_optimizer(model, strategy.lr)
+    opt = (
+        strategy.optimizer(model)
+        if strategy.optimizer
+        else make_optimizer(model, strategy.lr, device=device)
+    )
     with peak_memory(device) as mem:
         history = fit(
             model,

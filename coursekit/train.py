@@ -30,7 +30,7 @@ from .batches import (
     to_device,
 )
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .device import adamw_kwargs, autocast, pick_device, prefer_channels_last, resolve_precision
+from .device import adamw_kwargs, autocast, prefer_channels_last, resolve_device, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
 from .progress import progress_bar
@@ -54,7 +54,7 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU.
     `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched)."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     data = as_loader(data, batch_size, False, device, "the evaluation data")
     policy = resolve_precision(precision, device)
     was_training = model.training
@@ -135,7 +135,7 @@ def fit(
     progress = progress and main
     if acc is not None:
         device = acc.device
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     model.to(device)
     prefer_channels_last(model, device)  # NHWC for CNNs on CUDA (faster under AMP)
     policy = resolve_precision(precision, device)

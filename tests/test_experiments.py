@@ -7,7 +7,9 @@ import torch
 from torch import nn
 
 from coursekit import experiments as ex
+from coursekit.batches import ImageBatches
 from coursekit.datasets import Split
+from coursekit.freezing import recalibrate_batchnorm
 
 from conftest import require_asset
 
@@ -166,28 +168,28 @@ def test_probe_and_train_method_report_their_cost(data):
 def test_recalibrate_batchnorm_matches_the_data():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
     x = torch.randn(40, 3) * 3 + 2
-    n = ex.recalibrate_batchnorm(model, [(x[:20], None), (x[20:], None)], device="cpu")
+    n = recalibrate_batchnorm(model, [(x[:20], None), (x[20:], None)], device="cpu")
     assert n == 1 and model.training, "train mode restored"
     with torch.no_grad():
         h = model[0](x)
     bn = model[1]
     assert torch.allclose(bn.running_mean, h.mean(0), atol=1e-5)
     assert bn.momentum == 0.1, "momentum restored"
-    assert ex.recalibrate_batchnorm(nn.Linear(2, 2), [], device="cpu") == 0
+    assert recalibrate_batchnorm(nn.Linear(2, 2), [], device="cpu") == 0
 
 
 def test_image_batches_prepare_on_the_fly_in_order_or_shuffled():
     split = Split(torch.arange(10, dtype=torch.uint8)[:, None, None].expand(10, 4, 4), range(10))
-    ordered = list(ex.ImageBatches(split, 8, None, None, batch_size=4))
-    assert len(ordered) == 3 == len(ex.ImageBatches(split, 8, None, None, batch_size=4))
+    ordered = list(ImageBatches(split, 8, None, None, batch_size=4))
+    assert len(ordered) == 3 == len(ImageBatches(split, 8, None, None, batch_size=4))
     x, y = ordered[0]
     assert x.shape == (4, 3, 8, 8) and x.dtype == torch.float32
     assert torch.cat([b[1] for b in ordered]).tolist() == list(range(10))
     torch.manual_seed(0)
-    shuffled = torch.cat([b[1] for b in ex.ImageBatches(split, 8, None, None, shuffle=True)])
+    shuffled = torch.cat([b[1] for b in ImageBatches(split, 8, None, None, shuffle=True)])
     assert sorted(shuffled.tolist()) == list(range(10)) and shuffled.tolist() != list(range(10))
     with pytest.raises(TypeError, match="image split"):
-        ex.ImageBatches(Split(["a text"], [0]), 8, None, None)
+        ImageBatches(Split(["a text"], [0]), 8, None, None)
 
 
 def test_aggregate_and_markdown():

@@ -13,18 +13,18 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
+from coursekit.cost import count_multiply_adds
 from coursekit.datasets import TensorDictDataset
+from coursekit.features import pooled_text_features
 from coursekit.heads import (
     TextClassifier,
     adapt_input_channels,
-    count_multiply_adds,
     find_first_conv,
     find_head,
     init_head,
-    pool_tokens,
-    pooled_text_features,
     replace_head,
 )
+from coursekit.models.text import pool_tokens
 from coursekit.train import evaluate, fit
 
 import helpers

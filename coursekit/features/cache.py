@@ -7,8 +7,8 @@ or the image size and the key changes. On disk each entry is one safetensors fil
 written atomically, with a checksum of the features; a damaged file is reported and recomputed.
 
 This module owns the cache's state (the in-memory entries and the record of the last
-extraction); `features.extract_features` uses it, and `coursekit.features` re-exports the public
-names, so `features.feature_key`, `features.clear_feature_cache` etc. keep working.
+extraction); `features.extract.extract_features` uses it through `recall` and `store`.
+Lessons 02, 03 and 06 rely on it (`coursekit.features` imports the public names).
 
     feature_key(model, inputs, **params)     the key of one extraction
     clear_feature_cache()                    forget the in-memory entries
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,14 +27,20 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
+from ..checkpoint import save_tensors
+
 __all__ = [
+    "Inputs",
+    "cache_file",
     "clear_feature_cache",
     "feature_key",
     "last_extraction",
+    "recall",
+    "record_extraction",
     "state_digest",
+    "store",
     "tensor_digest",
 ]
 
@@ -54,7 +58,7 @@ def last_extraction() -> dict[str, Any]:
     return dict(_LAST)
 
 
-def _record(**info: Any) -> None:
+def record_extraction(**info: Any) -> None:
     """Replace the last-extraction record (read back by `last_extraction`)."""
     _LAST.clear()
     _LAST.update(info)
@@ -114,12 +118,6 @@ def clear_feature_cache() -> None:
     _MEMORY.clear()
 
 
-def _recall(key: str, n: int) -> tuple[torch.Tensor, float] | None:
-    """The in-memory (features, compute seconds) for `key` if it holds `n` rows, else None."""
-    entry = _MEMORY.get(key)
-    return entry if entry is not None and len(entry[0]) == n else None
-
-
 def _remember(key: str, features: torch.Tensor, seconds: float) -> None:
     _MEMORY[key] = (features, seconds)
     _MEMORY.move_to_end(key)
@@ -127,8 +125,35 @@ def _remember(key: str, features: torch.Tensor, seconds: float) -> None:
         _MEMORY.popitem(last=False)
 
 
-def _cache_file(cache_dir: Path, key: str) -> Path:
-    return cache_dir / f"features-{key}.safetensors"
+def cache_file(cache_dir: str | Path, key: str) -> Path:
+    """Where the features of `key` live inside `cache_dir`."""
+    return Path(cache_dir) / f"features-{key}.safetensors"
+
+
+def recall(
+    key: str, n: int, cache_dir: str | Path | None
+) -> tuple[torch.Tensor, float, str] | None:
+    """The cached `(features, compute seconds, "memory" | "disk")` of `key` if they hold `n`
+    rows, else None. A damaged or foreign file is reported with a warning and ignored."""
+    entry = _MEMORY.get(key)
+    if entry is not None and len(entry[0]) == n:
+        _remember(key, *entry)
+        return (*entry, "memory")
+    path = cache_file(cache_dir, key) if cache_dir is not None else None
+    if path is None or not path.exists():
+        return None
+    found = _read(path, key, n)
+    if found is None:
+        return None
+    _remember(key, *found)
+    return (*found, "disk")
+
+
+def store(key: str, features: torch.Tensor, seconds: float, cache_dir: str | Path | None) -> None:
+    """Keep `features` (which took `seconds` to compute) in memory and, given a folder, on disk."""
+    if cache_dir is not None:
+        _write(cache_file(cache_dir, key), key, features, seconds)
+    _remember(key, features, seconds)
 
 
 def _read(path: Path, key: str, n: int) -> tuple[torch.Tensor, float] | None:
@@ -153,19 +178,10 @@ def _read(path: Path, key: str, n: int) -> tuple[torch.Tensor, float] | None:
 
 
 def _write(path: Path, key: str, features: torch.Tensor, seconds: float) -> None:
-    """Write atomically: a temporary file in the same folder, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        meta = {
-            "key": key,
-            "sha256": tensor_digest(features),
-            "shape": str(list(features.shape)),
-            "seconds": f"{seconds:.3f}",
-        }
-        save_file({"features": features.contiguous()}, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    meta = {
+        "key": key,
+        "sha256": tensor_digest(features),
+        "shape": str(list(features.shape)),
+        "seconds": f"{seconds:.3f}",
+    }
+    save_tensors(path, {"features": features.contiguous()}, meta)

@@ -7,12 +7,12 @@ small head on it. That is the cheapest form of transfer learning, and the baseli
 lesson is measured against.
 
 The cache can never hand back stale features: its key covers the model's weights, the input bytes
-and the preprocessing parameters (see `feature_cache`, whose public names are re-exported here:
-`feature_key`, `tensor_digest`, `state_digest`, `clear_feature_cache`, `last_extraction`).
+and the preprocessing parameters (see `features.cache`). Used in lessons 02, 03 and 06.
 
     extract_features(fn, inputs, key)        the generic core: batches, no_grad, cache
     extract_image_features(model, images, size, mean, std)
     extract_text_features(encoder, tokenizer, texts, max_length)
+    pooled_text_features(encoder, tokens, poolings)   one encoder pass, several poolings
 """
 
 from __future__ import annotations
@@ -27,32 +27,16 @@ import torch
 from torch import nn
 
 from ..datasets import prepare_images, tokenize
-from ..device import pick_device
-from .cache import (
-    Inputs,
-    _cache_file,
-    _read,
-    _recall,
-    _record,
-    _remember,
-    _write,
-    clear_feature_cache,
-    feature_key,
-    last_extraction,
-    state_digest,
-    tensor_digest,
-)
+from ..device import resolve_device
+from ..models.text import POOLINGS, pool_tokens, sentence_vectors
 from ..progress import progress_bar
+from .cache import Inputs, feature_key, recall, record_extraction, store
 
 __all__ = [
-    "clear_feature_cache",
     "extract_features",
     "extract_image_features",
     "extract_text_features",
-    "feature_key",
-    "last_extraction",
-    "state_digest",
-    "tensor_digest",
+    "pooled_text_features",
 ]
 
 
@@ -72,6 +56,31 @@ def _slice(inputs: Inputs, start: int, stop: int) -> Inputs:
     if isinstance(inputs, torch.Tensor):
         return inputs[start:stop]
     return {k: v[start:stop] for k, v in inputs.items()}
+
+
+def _compute(
+    fn: Callable[[Inputs], torch.Tensor],
+    inputs: Inputs,
+    n: int,
+    batch_size: int,
+    progress: bool,
+    desc: str,
+) -> torch.Tensor:
+    """`fn` over `inputs` in batches, without gradients: the N x D float32 CPU features."""
+    chunks = []
+    bar = progress_bar((n + batch_size - 1) // batch_size, desc, disable=not progress)
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            out = fn(_slice(inputs, start, start + batch_size))
+            if not isinstance(out, torch.Tensor) or out.ndim < 1:
+                raise TypeError(f"fn must return a feature tensor, got {type(out).__name__}")
+            chunks.append(out.detach().float().cpu())
+            bar.update(1)
+    bar.close()
+    features = torch.cat(chunks)
+    if len(features) != n:
+        raise ValueError(f"fn returned {len(features)} feature rows for {n} inputs")
+    return features
 
 
 def extract_features(
@@ -103,35 +112,15 @@ def extract_features(
             "make one with feature_key(model, inputs, ...)"
         )
     start_time = time.perf_counter()
-    path = _cache_file(Path(cache_dir), key) if (cache_dir is not None and key) else None
-    source, cached = "computed", None
-    if key is not None and (cached := _recall(key, n)) is not None:
-        source = "memory"
-    elif path is not None and path.exists():
-        cached = _read(path, key, n)
-        source = "disk" if cached is not None else source
+    cached = recall(key, n, cache_dir) if key is not None else None
     if cached is not None:
-        features, compute_seconds = cached
+        features, compute_seconds, source = cached
     else:
-        chunks = []
-        bar = progress_bar((n + batch_size - 1) // batch_size, desc, disable=not progress)
-        with torch.no_grad():
-            for start in range(0, n, batch_size):
-                out = fn(_slice(inputs, start, start + batch_size))
-                if not isinstance(out, torch.Tensor) or out.ndim < 1:
-                    raise TypeError(f"fn must return a feature tensor, got {type(out).__name__}")
-                chunks.append(out.detach().float().cpu())
-                bar.update(1)
-        bar.close()
-        features = torch.cat(chunks)
-        if len(features) != n:
-            raise ValueError(f"fn returned {len(features)} feature rows for {n} inputs")
-        compute_seconds = time.perf_counter() - start_time
-        if path is not None:
-            _write(path, key, features, compute_seconds)
-    if key is not None:
-        _remember(key, features, compute_seconds)
-    _record(
+        features = _compute(fn, inputs, n, batch_size, progress, desc)
+        compute_seconds, source = time.perf_counter() - start_time, "computed"
+        if key is not None:
+            store(key, features, compute_seconds, cache_dir)
+    record_extraction(
         key=key,
         source=source,
         seconds=time.perf_counter() - start_time,
@@ -181,7 +170,7 @@ def extract_image_features(
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8:
         raise TypeError(f"images must be uint8 (0..255), got {images.dtype}")
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     forward = getattr(model, "features", None)
     forward = forward if callable(forward) else model
     params = {"size": size, "mean": mean, "std": std, "rgb": rgb, "fn": forward.__name__}
@@ -222,11 +211,10 @@ def extract_text_features(
     `max_length` gives a different key. Each batch is cut to its longest text, which changes
     nothing (padding is masked) but saves time on short texts. `normalize` L2-normalises.
     """
-    from ..models.text import sentence_vectors
 
     if isinstance(texts, str):
         raise TypeError("texts must be a list of str; wrap a single text as [text]")
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     base = getattr(encoder, "base_model", encoder)
     tokens = tokenize(list(texts), tokenizer, max_length)
     key = feature_key(base, tokens, normalize=normalize, pool="mean")
@@ -246,3 +234,33 @@ def extract_text_features(
             progress=progress,
             desc="text features",
         )
+
+
+def pooled_text_features(
+    encoder: nn.Module,
+    tokens: dict[str, torch.Tensor],
+    poolings: tuple[str, ...] = POOLINGS,
+    *,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, torch.Tensor]:
+    """One pass of a frozen encoder over `tokens` (from `datasets.tokenize`), several poolings:
+    {pooling: N x hidden features on the CPU}, cached like every `features.extract_features` call
+    (the key covers the weights, the token ids and the poolings). `features.last_extraction()`
+    tells what the pass cost."""
+    for p in poolings:
+        if p not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {p!r}")
+    base = getattr(encoder, "base_model", encoder)
+    device = resolve_device(device)
+    key = feature_key(base, tokens, poolings=list(poolings))
+
+    def fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        hidden = base(**batch).last_hidden_state
+        return torch.cat([pool_tokens(hidden, batch["attention_mask"], p) for p in poolings], 1)
+
+    with _EvalOn(base, device):
+        out = extract_features(fn, tokens, key, batch_size=batch_size, cache_dir=cache_dir)
+    return dict(zip(poolings, out.chunk(len(poolings), dim=1), strict=True))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from .by_name import _set_requires_grad, _under, freeze
 from ..heads import find_head
 from ..history import Callback, FitState
 from ..params import count_parameters
+from .by_name import freeze
+from .select import is_under, set_requires_grad
 
 __all__ = [
     "GradualUnfreezing",
@@ -72,7 +73,7 @@ def _around_blocks(model: nn.Module) -> tuple[list[str], list[str]]:
         i = siblings.index(f"{parent}.{child}" if parent else child)
         before, after = before + siblings[:i], siblings[i + 1 :] + after
     head = _head_name(model, required=False)
-    if head is not None and not _under(head, after):
+    if head is not None and not is_under(head, after):
         after.append(head)  # a head registered before the blocks still belongs to the top
     return before, after
 
@@ -88,12 +89,12 @@ def depth_groups(model: nn.Module) -> list[tuple[str, list[str]]]:
     names = [n for n, _ in model.named_parameters()]
 
     def label(kind: str, modules: list[str]) -> str:
-        return f"{kind} ({', '.join(m for m in modules if any(_under(n, [m]) for n in names))})"
+        return f"{kind} ({', '.join(m for m in modules if any(is_under(n, [m]) for n in names))})"
 
-    top = [n for n in names if _under(n, after)]
+    top = [n for n in names if is_under(n, after)]
     groups = [(label("top", after), top)]
     for block, _ in reversed(blocks_of(model)):
-        groups.append((block, [n for n in names if _under(n, [block]) and n not in top]))
+        groups.append((block, [n for n in names if is_under(n, [block]) and n not in top]))
     placed = {n for _, g in groups for n in g}
     groups.append((label("bottom", before), [n for n in names if n not in placed]))
     return [(lbl, g) for lbl, g in groups if g]
@@ -112,7 +113,7 @@ def unfreeze_last(model: nn.Module, k: int, *, bn: str = "eval") -> list[str]:
     freeze(model, bn=bn)
     groups = [g for label, g in depth_groups(model) if not label.startswith("bottom")]
     chosen = [n for g in groups[: k + 1] for n in g]
-    return _set_requires_grad(model, chosen, True)
+    return set_requires_grad(model, chosen, True)
 
 
 # --- discriminative learning rates -----------------------------------------------------------
@@ -195,7 +196,7 @@ class GradualUnfreezing(Callback):
             return  # everything already trains
         depth, label, frozen = found
         params = dict(state.model.named_parameters())
-        _set_requires_grad(state.model, frozen, True)
+        set_requires_grad(state.model, frozen, True)
         known = {id(p) for g in state.optimizer.param_groups for p in g["params"]}
         new = [params[n] for n in frozen if id(params[n]) not in known]
         if new:

@@ -1,18 +1,14 @@
-"""LoRA adapter files: save, load, and export to peft's format.
+"""LoRA adapter files: save and load the few weights a LoRA fine-tune trains (lesson 05).
 
-`lora.py` holds the layer and puts it on a model; this module handles the small file that a LoRA
-fine-tune produces. `save_adapter` writes only A, B and the `modules_to_save` weights (e.g. the
-new head) to one safetensors file, with the LoRA config as JSON in its header; `load_adapter`
-puts them on a fresh base model. `save_peft_adapter` writes peft's folder format for
-`PeftModel.from_pretrained`.
-
-Every name here is also reachable as `coursekit.lora.<name>` (the notebooks use that).
+`lora.layer` holds the layer and `lora.inject` puts it on a model; this module handles the small
+file a LoRA fine-tune produces. `save_adapter` writes only A, B and the `modules_to_save` weights
+(e.g. the new head) to one safetensors file, with the LoRA config as JSON in its header;
+`load_adapter` puts them on a fresh base model. `lora.peft` writes peft's folder format instead.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,17 +16,11 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from ..checkpoint import _atomic_save
-from .layer import LoRAConfig, _config, _find_modules_to_save, _find_targets, add_lora, lora_layers
+from ..checkpoint import save_tensors
+from .inject import add_lora, config_of, find_modules_to_save, find_targets, lora_layers
+from .layer import LoRAConfig
 
-__all__ = [
-    "load_adapter",
-    "lora_state_dict",
-    "peft_config",
-    "save_adapter",
-    "save_peft_adapter",
-    "to_peft_state_dict",
-]
+__all__ = ["load_adapter", "lora_state_dict", "save_adapter"]
 
 _META_KEY = "coursekit_lora"
 
@@ -40,8 +30,8 @@ _META_KEY = "coursekit_lora"
 
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The adapter alone: every `lora_A` / `lora_B` plus the `modules_to_save` weights (CPU)."""
-    config = _config(model)
-    prefixes = tuple(f"{n}." for n, _ in _find_modules_to_save(model, config.modules_to_save))
+    config = config_of(model)
+    prefixes = tuple(f"{n}." for n, _ in find_modules_to_save(model, config.modules_to_save))
     return {
         k: v.detach().to("cpu", copy=True).contiguous()
         for k, v in model.state_dict().items()
@@ -51,19 +41,19 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_adapter(model: nn.Module, path: str | Path) -> Path:
     """Write the adapter (not the base model) to one safetensors file, atomically."""
-    config = _config(model)
+    config = config_of(model)
     meta = {"format": "pt", _META_KEY: json.dumps(asdict(config))}
-    _atomic_save(lora_state_dict(model), meta, Path(path))
+    save_tensors(path, lora_state_dict(model), meta)
     return Path(path)
 
 
 def _planned_shapes(model: nn.Module, config: LoRAConfig) -> dict[str, tuple[int, ...]]:
     """The adapter shapes `add_lora(model, **config)` would create, without touching `model`."""
     shapes = {}
-    for name, linear in _find_targets(model, config.target_modules):
+    for name, linear in find_targets(model, config.target_modules):
         shapes[f"{name}.lora_A"] = (config.r, linear.in_features)
         shapes[f"{name}.lora_B"] = (linear.out_features, config.r)
-    for name, module in _find_modules_to_save(model, config.modules_to_save):
+    for name, module in find_modules_to_save(model, config.modules_to_save):
         shapes.update({f"{name}.{k}": tuple(v.shape) for k, v in module.state_dict().items()})
     return shapes
 
@@ -88,7 +78,7 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
     fresh = not lora_layers(model)
     if not fresh and any(layer.merged for layer in lora_layers(model).values()):
         raise ValueError("this model's LoRA layers are merged: call unmerge_lora(model) first.")
-    if not fresh and _config(model).alpha != config.alpha:
+    if not fresh and config_of(model).alpha != config.alpha:
         raise ValueError(f"{path} has alpha={config.alpha}, unlike {model.lora_config}")
     try:
         expected = (
@@ -115,60 +105,3 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
         add_lora(model, **asdict(config))  # LoRAConfig's fields are add_lora's arguments
     model.load_state_dict(tensors, strict=False)
     return model
-
-
-# --- peft's format -------------------------------------------------------------------------------
-
-
-def to_peft_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The adapter under peft's key names: `base_model.model.<path>.lora_A.weight`, ...
-
-    peft wraps the model twice (PeftModel -> LoraModel -> model), keeps A and B as nn.Linear
-    (hence `.weight`), and saves `modules_to_save` under the module's own path.
-    """
-    return {
-        "base_model.model." + (k + ".weight" if k.endswith((".lora_A", ".lora_B")) else k): v
-        for k, v in lora_state_dict(model).items()
-    }
-
-
-def peft_config(model: nn.Module, base_model_name_or_path: str | None = None) -> dict:
-    """peft's `adapter_config.json` for this model's LoRA (fields every peft >= 0.10 reads).
-
-    peft reads a bare string as a full-match regex and a list as names, so plain names are
-    exported as they are, and "re:" patterns as the exact list of wrapped module names.
-    """
-    config = _config(model)
-    plain = not any(t.startswith("re:") for t in config.target_modules)
-    if base_model_name_or_path is None:
-        base_model_name_or_path = getattr(getattr(model, "config", None), "name_or_path", None)
-    return {
-        "peft_type": "LORA",
-        "task_type": None,
-        "base_model_name_or_path": base_model_name_or_path or None,
-        "r": config.r,
-        "lora_alpha": config.alpha,
-        "lora_dropout": config.dropout,
-        "target_modules": config.target_modules if plain else sorted(lora_layers(model)),
-        "modules_to_save": config.modules_to_save or None,
-        "bias": "none",
-        "fan_in_fan_out": False,
-        "init_lora_weights": True,
-        "inference_mode": True,
-    }
-
-
-def save_peft_adapter(
-    model: nn.Module, directory: str | Path, base_model_name_or_path: str | None = None
-) -> Path:
-    """Write `adapter_model.safetensors` + `adapter_config.json` that peft loads with
-    `PeftModel.from_pretrained(base_model, directory)`."""
-    directory = Path(directory)
-    _atomic_save(
-        to_peft_state_dict(model), {"format": "pt"}, directory / "adapter_model.safetensors"
-    )
-    text = json.dumps(peft_config(model, base_model_name_or_path), indent=2)
-    tmp = directory / f".adapter_config.json.tmp-{os.getpid()}"
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, directory / "adapter_config.json")
-    return directory

@@ -22,16 +22,19 @@ from coursekit.models.hub import ModelDownloadError, load_hf_model, load_hf_toke
 
 __all__ = [
     "MINILM_HUB_ID",
+    "POOLINGS",
     "embed_sentences",
     "load_minilm",
     "load_minilm_tokenizer",
     "mean_pool",
+    "pool_tokens",
     "sentence_vectors",
     "minilm_dir",
 ]
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SOURCES = ("auto", "offline", "online")
+POOLINGS = ("cls", "mean")
 
 
 def minilm_dir() -> Path:
@@ -104,6 +107,25 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
     """Average the token vectors [N, T, D] over real tokens (mask [N, T]) -> [N, D]."""
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def pool_tokens(
+    hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str = "mean"
+) -> torch.Tensor:
+    """Token vectors [N, T, D] -> one vector per text [N, D].
+
+    "cls": the first token's vector ([CLS] in BERT-style models). "mean": the average over real
+    tokens (`attention_mask` 1), so padding does not dilute short texts.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    if hidden.ndim != 3:
+        raise ValueError(f"expected token vectors [N, T, D], got shape {tuple(hidden.shape)}")
+    if pooling == "cls":
+        return hidden[:, 0]
+    if attention_mask is None:
+        return hidden.mean(1)
+    return mean_pool(hidden, attention_mask)
 
 
 def sentence_vectors(
