@@ -48,16 +48,42 @@ def as_loader(data: Any, batch_size: int, shuffle: bool, device: torch.device, n
 
 
 def split_batch(batch: Any) -> tuple[Any, torch.Tensor]:
-    """(inputs, labels) from a tuple batch, or from a dict batch with a "labels" key."""
+    """(inputs, labels) from a tuple batch, or from a dict batch with a "labels" key; clear
+    errors for batches that are not tensors (numpy arrays, lists of strings)."""
     if isinstance(batch, dict):
         if "labels" not in batch:
             raise ValueError(f"a dict batch needs a 'labels' key; it has {sorted(batch)}")
-        return {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return batch[0], batch[1]
-    raise ValueError(
-        f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}"
-    )
+        inputs, labels = {k: v for k, v in batch.items() if k != "labels"}, batch["labels"]
+    elif isinstance(batch, (tuple, list)) and len(batch) == 2:
+        inputs, labels = batch[0], batch[1]
+    else:
+        raise ValueError(
+            f"a batch must be (inputs, labels) or a dict with 'labels'; got {type(batch).__name__}"
+        )
+    _check_tensor(labels, "labels")
+    for name, x in inputs.items() if isinstance(inputs, dict) else [("inputs", inputs)]:
+        _check_tensor(x, name)
+    return inputs, labels
+
+
+def _check_tensor(x: Any, name: str) -> None:
+    """Batches hold torch tensors; say how to fix the two usual other things."""
+    if isinstance(x, torch.Tensor):
+        return
+    if type(x).__module__ == "numpy":
+        raise TypeError(
+            f"the batch's {name} are a numpy array; fit and evaluate take torch tensors. Convert "
+            "with torch.from_numpy(array) (labels: .long()), or wrap the arrays in a TensorDataset."
+        )
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
+        kind = "labels are strings" if name == "labels" else f"{name} are strings"
+        fix = (
+            "map them to class indices 0..C-1 first, e.g. "
+            "index = {c: i for i, c in enumerate(sorted(set(labels)))}"
+            if name == "labels"
+            else "tokenize texts first (datasets.text_dataset / datasets.tokenize)"
+        )
+        raise TypeError(f"the batch's {kind} (e.g. {x[0]!r}); {fix}.")
 
 
 def to_device(x: Any, device: torch.device) -> Any:
@@ -95,6 +121,11 @@ def check_labels(labels: torch.Tensor, logits: torch.Tensor, custom_loss: bool) 
         raise ValueError(
             f"expected logits of shape (batch, num_classes), got {tuple(logits.shape)};"
             " pass loss_fn= for other outputs."
+        )
+    if labels.ndim != 1:
+        raise ValueError(
+            f"labels must be one class index per example, shape ({labels.shape[0]},), got shape "
+            f"{tuple(labels.shape)}; flatten them with labels.view(-1) (or y.squeeze(1))."
         )
     if labels.dtype.is_floating_point:
         raise ValueError(f"labels must be integer class indices (torch.long), got {labels.dtype}.")

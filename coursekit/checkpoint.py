@@ -3,14 +3,16 @@
 A checkpoint is ONE `.safetensors` file. Its tensors are the model's weights (`model/...`) and
 every tensor of the training state (optimizer moments, RNG states, ...); the rest of the state
 (epoch, history, learning rates) is JSON in the file's metadata header. It is written to a
-temporary file and renamed over the old one, so an interrupt mid-write leaves the previous
-checkpoint intact. Loading never unpickles, so a checkpoint from a stranger cannot run code.
+temporary file and renamed over the old one (`files.atomic_write`), so an interrupt mid-write
+leaves the previous checkpoint intact. Loading never unpickles, so a checkpoint from a stranger
+cannot run code. `fit(..., checkpoint_dir=...)` writes one every epoch (lessons 00, 03-06).
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,12 +213,23 @@ def _check_fits(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: 
         raise CheckpointError("\n".join(lines))
 
 
+def _weights(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict[str, torch.Tensor]:
+    prefix = "model/" if _META_KEY in meta else ""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _training_state(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> dict:
+    if _META_KEY not in meta:
+        raise CheckpointError(f"{path} holds weights only, not a coursekit training checkpoint")
+    structure = json.loads(meta[_META_KEY])
+    return _unflatten(structure["content"], tensors)
+
+
 def load_weights(path: str | Path, model: torch.nn.Module) -> torch.nn.Module:
     """Load a `save_weights` (or `save_checkpoint`) file into `model`, checking it fits."""
     path = Path(path)
     tensors, meta = _read(path)
-    prefix = "model/" if _META_KEY in meta else ""
-    weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    weights = _weights(tensors, meta)
     _check_fits(model, weights, path)
     model.load_state_dict(weights)
     return model
@@ -225,11 +238,7 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> torch.nn.Module:
 def read_checkpoint_state(path: str | Path) -> dict:
     """The JSON/tensor training state of a checkpoint (optimizer, rng, state...) without a model."""
     path = Path(path)
-    tensors, meta = _read(path)
-    if _META_KEY not in meta:
-        raise CheckpointError(f"{path} holds weights only, not a coursekit training checkpoint")
-    structure = json.loads(meta[_META_KEY])
-    return _unflatten(structure["content"], tensors)
+    return _training_state(path, *_read(path))
 
 
 def load_checkpoint(
@@ -239,10 +248,21 @@ def load_checkpoint(
     scheduler: Any = None,
     scaler: Any = None,
     rng: bool = True,
+    check: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Restore everything `save_checkpoint` wrote into the given objects; return `state`."""
-    load_weights(path, model)
-    full = read_checkpoint_state(path)
+    """Restore everything `save_checkpoint` wrote into the given objects; return `state`.
+
+    `check(state)` runs before anything is changed: it may raise to refuse a checkpoint
+    (`fit` refuses one saved with another optimizer or monitor). The file is read once.
+    """
+    path = Path(path)
+    tensors, meta = _read(path)
+    full = _training_state(path, tensors, meta)
+    weights = _weights(tensors, meta)
+    _check_fits(model, weights, path)
+    if check is not None:
+        check(full["state"])
+    model.load_state_dict(weights)
     try:
         if optimizer is not None and full["optimizer"] is not None:
             optimizer.load_state_dict(full["optimizer"])

@@ -1,5 +1,10 @@
 """What a training strategy costs: seconds per step, peak memory, optimizer state, file size,
-and inference latency. Measured on a copy of the model, so the model you pass is untouched."""
+inference latency, and arithmetic (multiply-adds per layer, FLOPs per step, MFU).
+
+Steps are measured on a copy of the model, so the model you pass is untouched, and they are the
+steps `fit` takes (same step function, optimizer and precision). Lessons 03 (multiply-adds of a
+one-channel stem), 05 (LoRA's cost) and 06 (the strategy sweep); benchmarks/ too.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ import torch
 from torch import nn
 
 from .batches import forward_logits, split_batch, to_device
-from .device import HardwareInfo, peak_memory, resolve_device
+from .device import HardwareInfo, peak_memory, resolve_device, resolve_precision
+from .optim import make_optimizer
 from .params import count_parameters
+from .training_step import StepSetup, train_step
 
 __all__ = [
     "StepCost",
@@ -65,31 +72,25 @@ def measure_step(
     steps: int = 5,
     warmup: int = 1,
     device: torch.device | str | None = None,
+    precision: str = "auto",
 ) -> StepCost:
-    """Time `steps` AdamW steps on `batch` (after `warmup` untimed ones) on a copy of `model`."""
+    """Time `steps` training steps on `batch` (after `warmup` untimed ones) on a copy of `model`:
+    `fit`'s own step (`training_step.train_step`) with `fit`'s default optimizer
+    (`optim.make_optimizer`) at `fit`'s precision, so the cost measured is the cost of training."""
     device = resolve_device(device)
     work = copy.deepcopy(model).to(device).train()
-    params = [p for p in work.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("nothing to train: every parameter is frozen")
-    opt = torch.optim.AdamW(params, lr=lr)
+    opt = make_optimizer(work, lr, device=device)
+    setup = StepSetup.create(work, opt, device, resolve_precision(precision, device))
     inputs, labels = split_batch(batch)
     inputs, labels = to_device(inputs, device), to_device(labels, device)
-
-    def step() -> None:
-        loss = nn.functional.cross_entropy(forward_logits(work, inputs).float(), labels)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
+    for i in range(warmup):
+        train_step(setup, inputs, labels, check=i == 0)
     times = []
     with peak_memory(device) as mem:
         for _ in range(steps):
             _sync(device)
             t0 = time.perf_counter()
-            step()
+            train_step(setup, inputs, labels)
             _sync(device)
             times.append(time.perf_counter() - t0)
     return StepCost(

@@ -6,6 +6,7 @@ at too-large rates it explodes. A good rate is where the loss falls fastest (the
 descent of the smoothed curve), a bit before the minimum. The test trains the model, so
 `lr_find` snapshots the weights, buffers, optimizer and random state first and restores them
 afterwards: the model is bit-identical to before, and the next `fit` runs as if no test happened.
+Each step is `training_step.train_step`, the step `fit` takes. Lesson 04.
 (Smith 2017, "Cyclical Learning Rates for Training Neural Networks"; fast.ai's `lr_find`.)
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .batches import as_loader, forward_logits, split_batch, to_device
-from .device import autocast, resolve_device, resolve_precision
+from .batches import as_loader, split_batch, to_device
+from .device import resolve_device, resolve_precision
+from .optim import make_optimizer
+from .training_step import LossFn, StepSetup, train_step
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find", "suggest_lr"]
 
@@ -85,7 +87,7 @@ def _batches(loader: Any):
 def lr_find(
     model: nn.Module,
     train_data: Any,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    loss_fn: LossFn | None = None,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_iter: int = 100,
@@ -100,7 +102,7 @@ def lr_find(
     """Run the learning-rate range test on `model` and restore it afterwards.
 
     `train_data`: a DataLoader or Dataset, batched as for `fit` ((inputs, labels) or dicts).
-    `optimizer`: default AdamW over the trainable parameters (as in `fit`); with several param
+    `optimizer`: default `make_optimizer` (the one `fit` trains with); with several param
     groups (discriminative rates) the sweep moves the first group's rate and keeps the others'
     ratios to it. The sweep stops early once the smoothed loss exceeds `diverge` x its minimum.
     `smooth`: the moving average remembers about 1 / (1 - smooth) batches; fast.ai's 0.98 (50
@@ -116,35 +118,27 @@ def lr_find(
     was_training = model.training
     saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if optimizer is None:
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        if not trainable:
-            raise ValueError("nothing to train: every parameter of the model is frozen.")
-        optimizer = torch.optim.AdamW(trainable, lr=start_lr)
+        optimizer = make_optimizer(model, start_lr, device=device)
     saved_optimizer = copy.deepcopy(optimizer.state_dict())
     base = optimizer.param_groups[0]["lr"] or 1.0
     ratios = [g["lr"] / base for g in optimizer.param_groups]
     policy = resolve_precision(precision, device)
-    loss_fn = loss_fn or nn.functional.cross_entropy
     cuda = [device.index or 0] if device.type == "cuda" else []
     lrs, raw, smoothed = [], [], []
     try:
         with torch.random.fork_rng(devices=cuda):
             model.to(device).train()
             optimizer.load_state_dict(copy.deepcopy(saved_optimizer))  # onto the model's device
-            scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
+            optimizer.zero_grad(set_to_none=True)  # no gradient left over from earlier training
+            setup = StepSetup.create(model, optimizer, device, policy, loss_fn=loss_fn)
             loader = as_loader(train_data, batch_size, True, device, "train_data")
             batches, avg, best = _batches(loader), 0.0, math.inf
             for i in range(num_iter):
                 lr = start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))
                 _set_lr(optimizer, lr, ratios)
                 inputs, labels = split_batch(next(batches))
-                with autocast(device, policy):
-                    logits = forward_logits(model, to_device(inputs, device))
-                loss = loss_fn(logits.float(), to_device(labels, device))
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                inputs, labels = to_device(inputs, device), to_device(labels, device)
+                loss, _ = train_step(setup, inputs, labels, check=i == 0)
                 value = loss.item()
                 avg = smooth * avg + (1 - smooth) * value
                 lrs.append(lr)

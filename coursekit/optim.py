@@ -14,13 +14,20 @@ Used by every lesson that trains (00, 02-06).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
 from .device import adamw_kwargs
 
-__all__ = ["WEIGHT_DECAY", "make_optimizer", "trainable_parameters"]
+__all__ = [
+    "WEIGHT_DECAY",
+    "make_optimizer",
+    "optimizer_settings",
+    "settings_differences",
+    "trainable_parameters",
+]
 
 WEIGHT_DECAY = 0.01  # torch's AdamW default
 
@@ -59,3 +66,48 @@ def make_optimizer(
         first = next(iter(params[0]["params"]))
     kwargs = adamw_kwargs(device if device is not None else first.device)
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+# --- what a checkpoint records about the optimizer -------------------------------------------
+
+# Flags that choose an implementation, not the maths: a resumed run may differ in them.
+_IMPLEMENTATION = {"params", "foreach", "fused", "capturable", "differentiable"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.numel() == 1 else value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's class and every group's hyperparameters (lr, betas, weight decay ...),
+    as plain JSON values: what a checkpoint records so a resume can check it continues the
+    same optimization. A group's starting lr (`initial_lr`, set by schedulers) stands for its
+    lr, which a scheduler changes while training."""
+    groups = []
+    for group in optimizer.param_groups:
+        settings = {k: _plain(v) for k, v in group.items() if k not in _IMPLEMENTATION}
+        if "initial_lr" in settings:
+            settings["lr"] = settings.pop("initial_lr")
+        settings["parameters"] = sum(p.numel() for p in group["params"])
+        groups.append(dict(sorted(settings.items())))
+    return {"class": type(optimizer).__name__, "groups": groups}
+
+
+def settings_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two `optimizer_settings`, one line each (empty: the same)."""
+    if saved["class"] != now["class"]:
+        return [f"optimizer class: checkpoint {saved['class']}, now {now['class']}"]
+    old, new = saved["groups"], now["groups"]
+    if len(old) != len(new):
+        return [f"parameter groups: checkpoint {len(old)}, now {len(new)}"]
+    lines = []
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        where = f"group {i}: " if len(old) > 1 else ""
+        for key in sorted(set(a) | set(b)):
+            if _plain(a.get(key)) != _plain(b.get(key)):
+                lines.append(f"{where}{key}: checkpoint {a.get(key)!r}, now {b.get(key)!r}")
+    return lines

@@ -1,9 +1,12 @@
-"""`fit`: one readable training loop for every lesson, vision and text alike.
+"""`fit`: one readable training loop for every lesson (00, 02-06), vision and text alike.
 
-Read it top to bottom: prepare (device, precision, data, optimizer, resume) -> for each epoch,
-train (forward under autocast, scaled backward, accumulate, clip, step) -> evaluate -> record ->
-checkpoint -> callbacks. Batches are `(inputs, labels)` tuples (vision) or dicts with a "labels"
-key (Hugging Face models); models return logits or an object with `.logits`.
+Read `fit` top to bottom: it is a short driver over named steps. `_prepare` (device, precision,
+data, optimizer, callbacks, resume from a checkpoint) -> for each epoch: `_train_epoch` (one
+`training_step.train_step` per batch: forward under autocast, scaled backward, accumulate, clip,
+step) -> `_validate` -> `_record` (the epoch's numbers, then the callbacks that watch them: early
+stopping, the best weights) -> `_checkpoint` -> `on_epoch_end` callbacks. Batches are
+`(inputs, labels)` tuples (vision) or dicts with a "labels" key (Hugging Face models); models
+return logits or an object with `.logits`.
 
 Under `accelerate launch` / `torchrun` with several processes the same loop runs in each through
 Accelerate (DDP model, sharded data, gathered metrics, output from the main process only): the
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +28,20 @@ from . import distributed
 from .batches import (
     as_loader,
     check_labels,
-    describe_inputs,
     forward_logits,
     split_batch,
     to_device,
 )
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .device import adamw_kwargs, autocast, prefer_channels_last, resolve_device, resolve_precision
+from .callbacks import BestWeights, EarlyStopping
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .device import autocast, prefer_channels_last, resolve_device, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
+from .optim import make_optimizer, optimizer_settings, settings_differences
 from .progress import progress_bar
+from .training_step import LossFn, StepSetup, first_nonfinite, train_step
 
 __all__ = ["evaluate", "fit", "predict"]
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
 
 # --- evaluation ------------------------------------------------------------------------------
 
@@ -69,6 +72,11 @@ def predict(
         logits.append(out.float())
         labels.append(y)
     model.train(was_training)
+    if not logits:
+        raise ValueError(
+            "the evaluation data yielded no batches: pass a non-empty DataLoader, Dataset or list "
+            "(an iterator or generator runs out after one pass)."
+        )
     return torch.cat(logits).cpu(), torch.cat(labels).cpu()
 
 
@@ -88,7 +96,7 @@ def evaluate(
     return {"loss": loss, **{m: METRICS[m](logits, labels) for m in metrics}}
 
 
-# --- training --------------------------------------------------------------------------------
+# --- training: the driver ----------------------------------------------------------------------
 
 
 def fit(
@@ -118,190 +126,326 @@ def fit(
 ) -> History:
     """Train `model` for `epochs`, evaluating on `val_data` after each, and return its `History`.
 
-    optimizer: default AdamW(lr) over the parameters that require grad (pass your own for param
-        groups / discriminative learning rates). scheduler: stepped every optimizer step, or every
-        epoch with `scheduler_interval="epoch"`.
+    optimizer: default `optim.make_optimizer(model, lr)`: AdamW over the parameters that require
+        grad, fused where torch can (pass your own for param groups / discriminative learning
+        rates). scheduler: stepped every optimizer step, or every epoch with
+        `scheduler_interval="epoch"`.
     precision: "auto" follows the device (bf16 on A100/H100, fp16 + GradScaler on T4, fp32 on CPU).
     monitor: the metric that picks the best epoch (default "val_loss", or "train_loss" without
         validation data); `early_stopping=N` stops after N epochs without improvement.
     checkpoint_dir: writes `last.safetensors` every epoch and `best.safetensors` on improvement;
-        if `last.safetensors` exists, training resumes from it (on Colab, use a Drive folder).
+        if `last.safetensors` exists, training resumes from it (on Colab, use a Drive folder). A
+        checkpoint saved with another optimizer, other hyperparameters or another monitor is
+        refused with the differences listed.
     restore_best: load the best epoch's weights into `model` at the end.
+    A NaN or infinite loss stops training with an error naming the step, before any checkpoint.
     Several processes (`accelerate launch`, `torchrun`): see `coursekit.distributed`; each process
     uses its launcher-given device, `batch_size` is per process, callbacks run in every process.
     """
+    run = _prepare(
+        model, train_data, val_data, epochs=epochs, lr=lr, optimizer=optimizer,
+        scheduler=scheduler, scheduler_interval=scheduler_interval, loss_fn=loss_fn,
+        batch_size=batch_size, device=device, precision=precision,
+        grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm, metrics=metrics,
+        monitor=monitor, early_stopping=early_stopping, checkpoint_dir=checkpoint_dir,
+        restore_best=restore_best, callbacks=callbacks, progress=progress, log_every=log_every,
+    )  # fmt: skip
+    state = run.state
+    for epoch in range(state.epoch, epochs):
+        state.epoch = epoch
+        record = _train_epoch(run)
+        record.update(_validate(run))
+        _record(run, record)
+        _checkpoint(run)
+        for cb in run.callbacks:
+            cb.on_epoch_end(state)
+        if state.stop or state.stop_now:
+            break
+    return _finish(run)
+
+
+@dataclass
+class _Run:
+    """Everything one `fit` call works with, built once by `_prepare`."""
+
+    model: nn.Module  # the plain model: what is saved and restored
+    setup: StepSetup  # what trains (setup.model is the DDP-wrapped model when launched)
+    state: FitState
+    callbacks: list[Callback]  # fit's own (best weights, early stopping) around the user's
+    train_loader: Any
+    val_loader: Any
+    scheduler: Any
+    scheduler_interval: str
+    metrics: Sequence[str]
+    monitor: str
+    optimizer_settings: dict[str, Any]
+    checkpoint_dir: Path | None
+    progress: bool
+    log_every: int
+    precision: str
+    acc: Any = None  # Accelerate's Accelerator when launched, else None
+    gather: Callable[[Any], Any] | None = None
+    n_out: int | None = None  # the model's number of outputs, known after the first batch
+    epoch_start: float = 0.0
+
+
+def _prepare(model: nn.Module, train_data: Any, val_data: Any, **o: Any) -> _Run:
+    """Device, precision, data, optimizer, callbacks; resume from `last.safetensors` if any."""
     acc = distributed.accelerator() if distributed.launched() else None  # None: one process
     main = acc is None or acc.is_main_process  # the one process that prints and saves
-    progress = progress and main
-    if acc is not None:
-        device = acc.device
-    device = resolve_device(device)
+    device = resolve_device(acc.device if acc is not None else o["device"])
     model.to(device)
     prefer_channels_last(model, device)  # NHWC for CNNs on CUDA (faster under AMP)
-    policy = resolve_precision(precision, device)
-    train_loader = as_loader(train_data, batch_size, True, device, "train_data")
-    val_loader = (
-        as_loader(val_data, batch_size, False, device, "val_data") if val_data is not None else None
-    )
-    if optimizer is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("nothing to train: every parameter of the model is frozen.")
-        optimizer = torch.optim.AdamW(params, lr=lr, **adamw_kwargs(device))  # fused if it can
-    scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
-    monitor = monitor or ("val_loss" if val_loader is not None else "train_loss")
-    lower_is_better = "loss" in monitor
-
-    history, start_epoch, best, bad_epochs = History(), 0, None, 0
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    best_path = ckpt_dir / "best.safetensors" if ckpt_dir else None
-    if ckpt_dir and (ckpt_dir / "last.safetensors").exists():
-        saved = load_checkpoint(ckpt_dir / "last.safetensors", model, optimizer, scheduler, scaler)
-        history = History.from_dict(saved["history"])
-        start_epoch, best, bad_epochs = saved["epoch"] + 1, saved["best"], saved["bad_epochs"]
-        if main:
-            print(f"Resumed from {ckpt_dir}/last.safetensors after epoch {start_epoch}/{epochs}.")
-    net, backward, gather = model, torch.Tensor.backward, None  # net runs the batches
+    policy = resolve_precision(o["precision"], device)
+    train_loader = as_loader(train_data, o["batch_size"], True, device, "train_data")
+    val_loader = None
+    if val_data is not None:
+        val_loader = as_loader(val_data, o["batch_size"], False, device, "val_data")
+    optimizer = o["optimizer"] or make_optimizer(model, o["lr"], device=device)
+    monitor = o["monitor"] or ("val_loss" if val_loader is not None else "train_loss")
+    ckpt_dir = Path(o["checkpoint_dir"]) if o["checkpoint_dir"] is not None else None
+    callbacks = _with_builtin_callbacks(o, monitor, ckpt_dir)
+    setup = StepSetup.create(
+        model, optimizer, device, policy, loss_fn=o["loss_fn"],
+        grad_accum_steps=o["grad_accum_steps"], max_grad_norm=o["max_grad_norm"],
+    )  # fmt: skip
+    state = FitState(model, optimizer, History(), o["epochs"], main=main)
+    run = _Run(
+        model, setup, state, callbacks, train_loader, val_loader, o["scheduler"],
+        o["scheduler_interval"], o["metrics"], monitor, optimizer_settings(optimizer), ckpt_dir,
+        o["progress"] and main, o["log_every"], o["precision"], acc,
+    )  # fmt: skip
+    _resume(run)
     if acc is not None:  # `model` stays the plain module inside DDP: that is what gets saved
-        net, optimizer, train_loader, val_loader = distributed.prepare(
-            acc, model, optimizer, train_loader, val_loader
+        setup.model, setup.optimizer, run.train_loader, run.val_loader = distributed.prepare(
+            acc, model, optimizer, run.train_loader, run.val_loader
         )
-        backward, gather = acc.backward, acc.gather_for_metrics
-    best_weights: dict[str, torch.Tensor] | None = None
-
-    state = FitState(
-        model,
-        optimizer,
-        history,
-        epochs,
-        epoch=start_epoch,
-        step=len(history.steps) // grad_accum_steps,
-    )
+        setup.backward, run.gather = acc.backward, acc.gather_for_metrics
+        state.optimizer = setup.optimizer
+    state.step = len(state.history.steps) // o["grad_accum_steps"]
     for cb in callbacks:
         cb.on_fit_start(state)
-    n_batches = len(train_loader) if hasattr(train_loader, "__len__") else None
-    custom_loss = loss_fn is not None
-    loss_fn = loss_fn or nn.functional.cross_entropy
+    return run
 
-    for epoch in range(start_epoch, epochs):
-        state.epoch = epoch
-        t0 = time.perf_counter()
-        net.train()
-        losses, correct, seen = [], torch.zeros((), device=device), 0
-        n_out = None
-        bar = progress_bar(
-            n_batches, f"epoch {epoch + 1}/{epochs}", leave=False, disable=not progress
+
+def _with_builtin_callbacks(o: dict[str, Any], monitor: str, ckpt_dir: Path | None) -> list:
+    """fit's own callbacks around the user's: the best weights first (saved before anyone
+    reads them), early stopping last (its message follows the epoch's other output)."""
+    first: list[Callback] = []
+    if ckpt_dir is not None or o["restore_best"]:
+        best = ckpt_dir / "best.safetensors" if ckpt_dir is not None else None
+        first.append(BestWeights(monitor, best, restore=o["restore_best"]))
+    last = [EarlyStopping(monitor, o["early_stopping"])] if o["early_stopping"] else []
+    return [*first, *o["callbacks"], *last]
+
+
+def _train_epoch(run: _Run) -> dict[str, float]:
+    """One pass over the training data: a `train_step` per batch, an optimizer step every
+    `grad_accum_steps` batches. Returns the epoch's training numbers."""
+    state, setup, device = run.state, run.setup, run.setup.device
+    run.epoch_start = time.perf_counter()
+    setup.model.train()
+    losses: list[torch.Tensor] = []
+    correct, seen, checked = torch.zeros((), device=device), 0, 0
+    n_batches = len(run.train_loader) if hasattr(run.train_loader, "__len__") else None
+    desc = f"epoch {state.epoch + 1}/{state.epochs}"
+    bar = progress_bar(n_batches, desc, leave=False, disable=not run.progress)
+    for i, batch in enumerate(run.train_loader):
+        inputs, labels = split_batch(batch)
+        if run.n_out is not None and labels.device.type == "cpu":  # cheap before the copy
+            check_labels(labels, torch.empty(len(labels), run.n_out), setup.loss_fn is not None)
+        inputs, labels = to_device(inputs, device), to_device(labels, device)
+        update = (i + 1) % setup.grad_accum_steps == 0 or (
+            n_batches is not None and i + 1 == n_batches
         )
-        for i, batch in enumerate(train_loader):
-            inputs, labels = split_batch(batch)
-            if n_out is not None and labels.device.type == "cpu":
-                check_labels(labels, torch.empty(len(labels), n_out), custom_loss)
-            inputs, labels = to_device(inputs, device), to_device(labels, device)
-            try:
-                with autocast(device, policy):
-                    logits = forward_logits(net, inputs)
-            except RuntimeError as err:
-                if n_out is not None:
-                    raise
-                raise ValueError(
-                    f"the model failed on the first batch (inputs {describe_inputs(inputs)}): "
-                    f"{err}\nCheck that the input shape/channels match what the "
-                    "model expects."
-                ) from err
-            if n_out is None:
-                check_labels(labels, logits, custom_loss)
-                n_out = logits.shape[-1] if logits.ndim == 2 else None
-            loss = loss_fn(logits.float(), labels)
-            backward(scaler.scale(loss / grad_accum_steps))
-            last_batch = n_batches is not None and i + 1 == n_batches
-            if (i + 1) % grad_accum_steps == 0 or last_batch:
-                if max_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                if scheduler is not None and scheduler_interval == "step":
-                    scheduler.step()
-                state.step += 1
-            losses.append(loss.detach())
-            if not custom_loss:
-                correct += (logits.argmax(-1) == labels).sum()
-                seen += len(labels)
-            state.loss = loss.detach()
-            for cb in callbacks:
-                cb.on_step_end(state)
-            bar.update(1)
-            if progress and i % log_every == 0:  # the only per-step host sync, for display
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-        bar.close()
-        if scheduler is not None and scheduler_interval == "epoch":
-            scheduler.step()
-
-        step_losses = torch.stack(losses).float()
-        if acc is not None:  # every process records the same numbers, those of all processes
-            step_losses, correct, seen = distributed.combine(acc, step_losses, correct, seen)
-        step_losses = step_losses.cpu()
-        history.steps.extend(step_losses.tolist())
-        record: dict[str, float] = {"epoch": epoch + 1, "train_loss": step_losses.mean().item()}
-        if seen:
-            record["train_accuracy"] = (correct / seen).item()
-        if val_loader is not None:
-            custom = None if not custom_loss else loss_fn
-            val = evaluate(net, val_loader, device, metrics, custom, precision, gather=gather)
-            record.update({f"val_{k}": v for k, v in val.items()})
-        record["lr"] = optimizer.param_groups[0]["lr"]
-        record["seconds"] = time.perf_counter() - t0
-        history.epochs.append(record)
-
-        value = record[monitor]
-        improved = best is None or (value < best if lower_is_better else value > best)
-        best, bad_epochs = (value, 0) if improved else (best, bad_epochs + 1)
-        if improved and best_path is not None:
-            if main:
-                save_weights(best_path, model)
-        elif improved and restore_best:
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if ckpt_dir is not None and main:
-            save_checkpoint(
-                ckpt_dir / "last.safetensors",
-                model,
-                optimizer,
-                scheduler,
-                scaler,
-                state={
-                    "epoch": epoch,
-                    "history": history.to_dict(),
-                    "best": best,
-                    "bad_epochs": bad_epochs,
-                    "monitor": monitor,
-                },
-            )
-        if acc is not None:
-            acc.wait_for_everyone()  # no process reads a checkpoint still being written
-        if progress:
-            print(
-                "  ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in record.items()
-                )
-            )
-        for cb in callbacks:
-            cb.on_epoch_end(state)
-        if early_stopping is not None and bad_epochs >= early_stopping:
-            if main:
-                print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs.")
+        loss, logits = train_step(setup, inputs, labels, update=update, check=run.n_out is None)
+        if run.n_out is None:
+            run.n_out = logits.shape[-1] if logits.ndim == 2 else None
+        if update:
+            if run.scheduler is not None and run.scheduler_interval == "step":
+                run.scheduler.step()
+            state.step += 1
+        losses.append(loss)
+        if setup.loss_fn is None:
+            correct += (logits.argmax(-1) == labels).sum()
+            seen += len(labels)
+        state.loss = loss
+        sync = run.progress and i % run.log_every == 0  # the only per-step host sync, for display
+        if device.type == "cpu" or sync:  # on the CPU a check costs nothing
+            checked = _check_finite(run, losses, checked, inputs)
+        for cb in run.callbacks:
+            cb.on_step_end(state)
+        bar.update(1)
+        if sync:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if state.stop_now:
             break
-        if state.stop:
-            break
+    bar.close()
+    if not losses:
+        raise ValueError(
+            f"train_data yielded no batches in epoch {state.epoch + 1}. An iterator or generator "
+            "runs out after one pass: pass a DataLoader, a Dataset or a list of batches."
+        )
+    _check_finite(run, losses, checked)
+    if run.scheduler is not None and run.scheduler_interval == "epoch":
+        run.scheduler.step()
+    return _training_numbers(run, losses, correct, seen)
 
-    if restore_best:
-        if best_path is not None and best_path.exists():
-            load_weights(best_path, model)
-        elif best_weights is not None:
-            model.load_state_dict(best_weights)
-    if acc is not None:
-        acc.free_memory()  # let go of this run's model, optimizer and loaders
-    for cb in callbacks:
-        cb.on_fit_end(state)
-    return history
+
+def _check_finite(run: _Run, losses: list[torch.Tensor], start: int, inputs: Any = None) -> int:
+    """Stop with a clear error at the first NaN/inf loss since `losses[start]`, before the
+    weights it produced reach a checkpoint. Returns how many losses are now checked."""
+    bad = first_nonfinite(losses[start:])
+    if bad is None:
+        return len(losses)
+    i = start + bad
+    value = losses[i].item()
+    hint = ""
+    if inputs is not None and i == len(losses) - 1:
+        finite = all(torch.isfinite(t).all() for t in _tensors(inputs) if t.is_floating_point())
+        hint = (
+            " This batch's inputs are all finite."
+            if finite
+            else " This batch's inputs hold NaN/inf."
+        )
+    lrs = ", ".join(f"{g['lr']:.3g}" for g in run.setup.optimizer.param_groups)
+    raise FloatingPointError(
+        f"the training loss became {value} at epoch {run.state.epoch + 1}, batch {i + 1} "
+        f"(after {run.state.step} optimizer steps); training stopped there and no checkpoint "
+        f"was written from it.{hint} Likely causes: NaN or inf in the data; a learning rate too "
+        f"high for this model (lr {lrs}: try 10x smaller, or lr_finder.lr_find); fp16 overflow "
+        "(try precision='bf16' or 'fp32'); a loss_fn that divides by zero or takes log(0)."
+    )
+
+
+def _tensors(x: Any) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    return [v for v in x.values() if isinstance(v, torch.Tensor)] if isinstance(x, dict) else []
+
+
+def _training_numbers(
+    run: _Run, losses: list[torch.Tensor], correct: torch.Tensor, seen: int
+) -> dict[str, float]:
+    """The epoch's per-step losses into the history; its mean loss and accuracy (all processes)."""
+    step_losses = torch.stack(losses).float()
+    if run.acc is not None:  # every process records the same numbers, those of all processes
+        step_losses, correct, seen = distributed.combine(run.acc, step_losses, correct, seen)
+    step_losses = step_losses.cpu()
+    run.state.history.steps.extend(step_losses.tolist())
+    record: dict[str, float] = {
+        "epoch": run.state.epoch + 1,
+        "train_loss": step_losses.mean().item(),
+    }
+    if seen:
+        record["train_accuracy"] = (correct / seen).item()
+    return record
+
+
+def _validate(run: _Run) -> dict[str, float]:
+    """Loss and metrics on the validation data (none without it), as `val_<name>`."""
+    if run.val_loader is None:
+        return {}
+    setup = run.setup
+    val = evaluate(
+        setup.model, run.val_loader, setup.device, run.metrics, setup.loss_fn, run.precision,
+        gather=run.gather,
+    )  # fmt: skip
+    return {f"val_{k}": v for k, v in val.items()}
+
+
+def _record(run: _Run, record: dict[str, float]) -> None:
+    """Append the epoch's record (plus lr and seconds), then let callbacks judge it."""
+    record["lr"] = run.setup.optimizer.param_groups[0]["lr"]
+    record["seconds"] = time.perf_counter() - run.epoch_start
+    run.state.history.epochs.append(record)
+    for cb in run.callbacks:
+        cb.on_evaluate_end(run.state)
+    if run.progress:
+        print(
+            "  ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+            )
+        )
+
+
+# --- checkpoints: save every epoch, resume from the last -----------------------------------------
+
+
+def _callback_states(callbacks: Sequence[Callback]) -> dict[str, Any]:
+    keys = [cb.state_key for cb in callbacks]
+    unique = [k if keys.count(k) == 1 else f"{k}#{keys[:i].count(k)}" for i, k in enumerate(keys)]
+    return dict(zip(unique, callbacks, strict=True))
+
+
+def _checkpoint(run: _Run) -> None:
+    """Write `last.safetensors` (main process only): weights, optimizer, scheduler, scaler, RNG,
+    history, callback states, and the settings a resume must match."""
+    if run.checkpoint_dir is not None and run.state.main:
+        state = {
+            "epoch": run.state.epoch,
+            "history": run.state.history.to_dict(),
+            "monitor": run.monitor,
+            "optimizer": run.optimizer_settings,
+            "callbacks": {k: cb.state_dict() for k, cb in _callback_states(run.callbacks).items()},
+        }
+        save_checkpoint(
+            run.checkpoint_dir / "last.safetensors", run.model, run.setup.optimizer,
+            run.scheduler, run.setup.scaler, state=state,
+        )  # fmt: skip
+    if run.acc is not None:
+        run.acc.wait_for_everyone()  # no process reads a checkpoint still being written
+
+
+def _resume(run: _Run) -> None:
+    """Continue from `last.safetensors` in the checkpoint folder, if there is one."""
+    path = run.checkpoint_dir / "last.safetensors" if run.checkpoint_dir is not None else None
+    if path is None or not path.exists():
+        return
+    saved = load_checkpoint(
+        path, run.model, run.setup.optimizer, run.scheduler, run.setup.scaler,
+        check=lambda saved: _check_resumable(run, path, saved),
+    )  # fmt: skip
+    run.state.history = History.from_dict(saved["history"])
+    run.state.epoch = saved["epoch"] + 1
+    states = saved.get("callbacks")
+    if states is None and "best" in saved:  # a checkpoint from before callbacks kept state
+        states = {k: {"best": saved["best"], "wait": saved["bad_epochs"]} for k in _KEYS}
+    for key, cb in _callback_states(run.callbacks).items():
+        if key in (states or {}):
+            cb.load_state_dict(states[key])
+    if run.state.main:
+        print(f"Resumed from {path} after epoch {run.state.epoch}/{run.state.epochs}.")
+
+
+_KEYS = ("BestWeights", "EarlyStopping")
+
+
+def _check_resumable(run: _Run, path: Path, saved: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose optimization this run would not continue (before loading)."""
+    problems = []
+    if "optimizer" in saved:
+        problems += settings_differences(saved["optimizer"], run.optimizer_settings)
+    was = saved.get("monitor", run.monitor)
+    if was != run.monitor:
+        why = {("train_loss", "val_loss"): " (validation data was added)"}
+        problems.append(
+            f"monitor: checkpoint {was!r}, now {run.monitor!r}{why.get((was, run.monitor), '')}; "
+            "its best value and early-stopping count were measured on the other"
+        )
+    if problems:
+        raise CheckpointError(
+            f"{path} was saved by a run with other settings, so resuming would not continue it:\n  "
+            + "\n  ".join(problems)
+            + "\nResume with the checkpoint's settings (same optimizer, lr, monitor, validation "
+            f"data), or start afresh: delete {path} or pass another checkpoint_dir."
+        )
+
+
+def _finish(run: _Run) -> History:
+    """The end of training: callbacks (e.g. restoring the best weights), free Accelerate's hold."""
+    for cb in run.callbacks:
+        cb.on_fit_end(run.state)
+    if run.acc is not None:
+        run.acc.free_memory()  # let go of this run's model, optimizer and loaders
+    return run.state.history

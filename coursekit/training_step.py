@@ -1,0 +1,115 @@
+"""One training step, the same everywhere: forward, loss, backward, optimizer step.
+
+`fit`, the learning-rate range test (`lr_finder`) and the cost measurements (`cost.measure_step`)
+all train through `train_step`, so a step timed or swept is exactly the step that trains:
+
+    forward    the model on the batch, under autocast for the run's precision (bf16 / fp16 / fp32)
+    loss       cross-entropy of the float32 logits (or your `loss_fn`)
+    backward   of the loss, scaled by the GradScaler under fp16, divided by `grad_accum_steps`
+    update     (when `update=True`) unscale + clip the gradients, optimizer step, scaler update,
+               zero the gradients
+
+With gradient accumulation, `fit` calls it with `update=False` for all but the last micro-batch of
+a step. The first batch is checked (`check=True`): a model that fails on it, or labels that do not
+fit its outputs, get an error that names the batch's shapes. Used by every lesson that trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batches import check_labels, describe_inputs, forward_logits
+from .device import PrecisionPolicy, autocast
+
+__all__ = ["LossFn", "StepSetup", "first_nonfinite", "train_step"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class StepSetup:
+    """What stays the same from step to step. `model` is what runs the batches (under
+    Accelerate, the DDP-wrapped model); `backward` is Accelerate's when launched."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    policy: PrecisionPolicy
+    scaler: torch.amp.GradScaler
+    loss_fn: LossFn | None = None  # None: cross-entropy on class indices
+    grad_accum_steps: int = 1
+    max_grad_norm: float | None = None
+    backward: Callable[[torch.Tensor], Any] = torch.Tensor.backward
+
+    @classmethod
+    def create(
+        cls,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        policy: PrecisionPolicy,
+        **options: Any,
+    ) -> StepSetup:
+        """A setup with a GradScaler that is on exactly when the precision needs one (fp16)."""
+        scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
+        return cls(model, optimizer, device, policy, scaler, **options)
+
+
+def _forward(setup: StepSetup, inputs: Any, check: bool) -> torch.Tensor:
+    try:
+        with autocast(setup.device, setup.policy):
+            return forward_logits(setup.model, inputs)
+    except RuntimeError as err:
+        if not check:
+            raise
+        raise ValueError(
+            f"the model failed on the first batch (inputs {describe_inputs(inputs)}): {err}\n"
+            "Check that the input shape/channels match what the model expects."
+        ) from err
+
+
+def train_step(
+    setup: StepSetup,
+    inputs: Any,
+    labels: torch.Tensor,
+    *,
+    update: bool = True,
+    check: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One (micro-)batch of training on device tensors; returns (loss, logits), detached.
+
+    `update=False` only accumulates gradients (gradient accumulation); `check=True` checks the
+    labels against the model's outputs with clear errors (`fit` does it on the first batch).
+    """
+    logits = _forward(setup, inputs, check)
+    if check:
+        check_labels(labels, logits, setup.loss_fn is not None)
+    loss = (setup.loss_fn or nn.functional.cross_entropy)(logits.float(), labels)
+    setup.backward(setup.scaler.scale(loss / setup.grad_accum_steps))
+    if update:
+        _update(setup)
+    return loss.detach(), logits.detach()
+
+
+def _update(setup: StepSetup) -> None:
+    """Unscale and clip the gradients, step the optimizer and the scaler, zero the gradients."""
+    optimizer, scaler = setup.optimizer, setup.scaler
+    if setup.max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(setup.model.parameters(), setup.max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def first_nonfinite(losses: list[torch.Tensor]) -> int | None:
+    """Position of the first NaN or infinite loss in `losses` (one host sync), or None."""
+    if not losses:
+        return None
+    bad = (~torch.isfinite(torch.stack(losses).float())).nonzero()
+    return int(bad[0, 0]) if len(bad) else None
