@@ -5,6 +5,7 @@ from torch import nn
 
 from coursekit import checkpoint as ck
 from coursekit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from coursekit.files import temp_path
 
 from helpers import mlp
 
@@ -96,3 +97,27 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_unpicklable_state_is_refused_with_a_reason(tmp_path):
     with pytest.raises(TypeError, match="without pickle"):
         save_checkpoint(tmp_path / "c.safetensors", mlp(), state={"fn": lambda x: x})
+
+
+def test_temp_files_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "last.safetensors"
+    stale = temp_path(path, pid=2**31 - 2)  # a save killed outright (no such process now)
+    stale.write_bytes(b"\x00" * 100)
+    own_live = temp_path(path, pid=1)  # a process that still runs (init): left alone
+    own_live.write_bytes(b"\x00")
+    save_checkpoint(path, mlp(), state={"epoch": 1})
+    assert not stale.exists() and own_live.exists()
+    assert load_checkpoint(path, mlp()) == {"epoch": 1}
+
+
+def test_a_refused_checkpoint_changes_nothing(tmp_path):
+    path = save_checkpoint(tmp_path / "c.safetensors", mlp(), state={"epoch": 1})
+    model = mlp(seed=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def refuse(state):
+        raise CheckpointError(f"refused at epoch {state['epoch']}")
+
+    with pytest.raises(CheckpointError, match="refused at epoch 1"):
+        load_checkpoint(path, model, check=refuse)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit.checkpoint import CheckpointError
+from coursekit.checkpoint import CheckpointError, load_weights, read_checkpoint_state
 from coursekit.history import Callback
 from coursekit.train import evaluate, fit
 
@@ -233,3 +233,100 @@ def test_nothing_is_written_outside_the_checkpoint_dir(tmp_path, monkeypatch):
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == ["ckpt/best.safetensors", "ckpt/last.safetensors"]
     assert set(os.listdir(Path.home())) == home_before
+
+
+# --- the loop's failure modes ----------------------------------------------------------------
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resuming_with_another_optimizer_class_is_refused_before_touching_the_model(tmp_path):
+    fit(mlp(), blobs(), epochs=1, checkpoint_dir=tmp_path, progress=False)  # default AdamW
+    model = mlp(seed=4)
+    before = _weights(model)
+    sgd = torch.optim.SGD(model.parameters(), lr=1e-3)
+    with pytest.raises(CheckpointError, match="optimizer class: checkpoint AdamW, now SGD") as err:
+        fit(model, blobs(), epochs=2, optimizer=sgd, checkpoint_dir=tmp_path, progress=False)
+    assert "start afresh" in str(err.value) and "last.safetensors" in str(err.value)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_resuming_with_another_learning_rate_names_the_difference(tmp_path):
+    fit(mlp(), blobs(), epochs=1, lr=1e-2, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match=r"lr: checkpoint 0\.01, now 0\.001"):
+        fit(mlp(), blobs(), epochs=2, lr=1e-3, checkpoint_dir=tmp_path, progress=False)
+    history = fit(mlp(), blobs(), epochs=2, lr=1e-2, checkpoint_dir=tmp_path, progress=False)
+    assert [e["epoch"] for e in history.epochs] == [1, 2]  # the same settings resume
+
+
+def test_resuming_with_validation_data_added_is_reported(tmp_path):
+    fit(mlp(), blobs(), epochs=1, checkpoint_dir=tmp_path, progress=False)  # monitors train_loss
+    with pytest.raises(CheckpointError, match="monitor: checkpoint 'train_loss', now 'val_loss'"):
+        fit(mlp(), blobs(), blobs(seed=1), epochs=2, checkpoint_dir=tmp_path, progress=False)
+    history = fit(  # naming the checkpoint's monitor resumes
+        mlp(), blobs(), blobs(seed=1), epochs=2, monitor="train_loss", checkpoint_dir=tmp_path,
+        progress=False,
+    )  # fmt: skip
+    assert "val_loss" in history.last and "val_loss" not in history.epochs[0]
+
+
+def test_early_stopping_state_survives_a_resume(tmp_path):
+    kwargs = dict(epochs=10, lr=0.0, early_stopping=2, progress=False)  # never improves after 1
+    assert len(fit(mlp(), blobs(), blobs(seed=1), **kwargs).epochs) == 3
+    with pytest.raises(KeyboardInterrupt):  # dies in epoch 3, after two checkpoints
+        fit(
+            mlp(), blobs(), blobs(seed=1), checkpoint_dir=tmp_path,
+            callbacks=[_Interrupt(8 * 2 + 3)], **kwargs,
+        )  # fmt: skip
+    saved = read_checkpoint_state(tmp_path / "last.safetensors")["state"]
+    assert saved["callbacks"]["EarlyStopping"]["wait"] == 1
+    resumed = fit(mlp(), blobs(), blobs(seed=1), checkpoint_dir=tmp_path, **kwargs)
+    assert len(resumed.epochs) == 3  # stops where the uninterrupted run stopped
+
+
+def test_a_nan_loss_stops_at_that_step_and_keeps_the_checkpoint_finite(tmp_path):
+    x, y = blobs().tensors
+    batches = [(x[i : i + 32].clone(), y[i : i + 32]) for i in range(0, 256, 32)]
+    fit(mlp(), batches, epochs=1, checkpoint_dir=tmp_path, progress=False)
+    batches[2][0][5] = float("nan")  # from now on, batch 3 of 8 holds a NaN
+    with pytest.raises(FloatingPointError, match=r"epoch 2, batch 3 .*inputs hold NaN") as err:
+        fit(mlp(), batches, epochs=2, checkpoint_dir=tmp_path, progress=False)
+    assert "learning rate" in str(err.value) and "precision" in str(err.value)
+    saved = read_checkpoint_state(tmp_path / "last.safetensors")["state"]
+    assert saved["epoch"] == 0  # the NaN epoch was never saved
+    restored = load_weights(tmp_path / "last.safetensors", mlp())
+    assert all(torch.isfinite(v).all() for v in restored.state_dict().values())
+
+
+def test_a_diverging_learning_rate_is_named_as_a_cause():
+    with pytest.raises(FloatingPointError, match="inputs are all finite.*learning rate"):
+        fit(mlp(), blobs(), epochs=3, lr=1e30, progress=False)
+
+
+def test_string_labels_numpy_batches_and_column_labels_get_clear_errors():
+    x = torch.randn(8, 10)
+    with pytest.raises(TypeError, match="labels are strings.*class indices"):
+        fit(mlp(), [(x, ["cat"] * 8)], progress=False)
+    with pytest.raises(TypeError, match="numpy array.*torch.from_numpy"):
+        fit(mlp(), [(x.numpy(), torch.zeros(8, dtype=torch.long))], progress=False)
+    with pytest.raises(ValueError, match=r"shape \(8, 1\).*view\(-1\)"):
+        fit(mlp(), [(x, torch.zeros(8, 1, dtype=torch.long))], progress=False)
+
+
+def test_an_exhausted_iterator_without_len_is_a_clear_error():
+    batches = iter([(torch.randn(8, 10), torch.zeros(8, dtype=torch.long))])
+    with pytest.raises(ValueError, match="yielded no batches in epoch 2.*DataLoader"):
+        fit(mlp(), batches, epochs=2, progress=False)  # the second pass finds nothing
+    with pytest.raises(ValueError, match="evaluation data yielded no batches"):
+        evaluate(mlp(), iter([]))
+
+
+def test_stop_now_ends_training_after_that_step():
+    class StopAt(Callback):
+        def on_step_end(self, state):
+            state.stop_now = state.step == 3
+
+    history = fit(mlp(), blobs(), epochs=4, callbacks=[StopAt()], progress=False)
+    assert len(history.steps) == 3 and len(history.epochs) == 1

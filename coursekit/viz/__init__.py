@@ -12,7 +12,7 @@ formatter so a notebook displays the returned Figures inline without pyplot's gl
 from __future__ import annotations
 
 from ..progress import in_notebook
-from ._common import _show_figures_inline
+from ._common import show_figures_inline
 from .compare import plot_param_counts, plot_tradeoff, plot_variants
 from .curves import LivePlot, plot_history, plot_step_losses
 from .distributions import plot_embedding_2d, plot_length_histogram
@@ -22,7 +22,7 @@ from .images import plot_topk, show_feature_maps, show_images
 from .strategy_plots import plot_forgetting, plot_strategies
 
 if in_notebook():
-    _show_figures_inline()
+    show_figures_inline()
 
 __all__ = [
     "LivePlot",

@@ -16,7 +16,7 @@ def _figure_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _show_figures_inline() -> None:
+def show_figures_inline() -> None:
     """Let notebooks display the Figures these functions return (without pyplot's global state)."""
     from IPython import get_ipython
 
