@@ -1,6 +1,7 @@
 """coursekit: the tested toolkit behind the fine-tuning course.
 
 Notebooks use this short list; each name lives in a small module named for its concept.
+Every lesson (00-06) imports it as `ck`.
 """
 
 from . import (

@@ -8,6 +8,7 @@ of that size, with room kept for AdamW's state, so the size found is one `fit` c
 
     probe = training_step_probe(model, lambda n: next(iter(DataLoader(train_ds, n))))
     batch_size = find_batch_size(probe, start=256)
+Used by benchmarks/gpu.py and docs/performance.md to size GPU batches; no lesson calls it directly.
 """
 
 from __future__ import annotations

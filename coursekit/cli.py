@@ -1,4 +1,7 @@
-"""The `coursekit` command: `coursekit doctor | course | build | grade`."""
+"""The `coursekit` command: `coursekit doctor | course | build | grade`.
+
+Lesson 00 runs `coursekit doctor`; instructors use build / tag / grade (docs/instructors.md).
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ batch-size x processes x grad-accum examples (the effective batch size). The run
 checkpoints (OUT/last.safetensors, OUT/best.safetensors: plain weights, loadable in one process)
 and OUT/results.json (settings, per-epoch history, final val metrics, weight norm and checksum).
 Run it again with the same --out and a larger --epochs to resume from OUT/last.safetensors.
+The scaling-out companion of lessons 03 and 06 (docs/scaling.md).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ pre-trained encoder had and that the new task never trained, and measure it befo
 
 LoRA keeps every pre-trained weight bit-identical, so `without_lora(model)` gives back the
 original encoder exactly: switching the adapter off undoes the forgetting, by construction.
+Lesson 06.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ the image repeated three times. For text, `TextClassifier` is a Hugging Face enc
 Works on coursekit's EfficientNetLite0 (`_fc`, `_conv_stem`), torchvision CNNs (ResNet `fc` /
 `conv1`, MobileNetV3 `classifier[-1]` / `features[0][0]`) and Hugging Face classifiers
 (`classifier`, or `score` on decoder models).
+Lessons 03 and 06.
 """
 
 from __future__ import annotations

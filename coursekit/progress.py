@@ -3,6 +3,7 @@
 In a notebook with ipywidgets the bar is a widget (`tqdm.notebook`); anywhere else it is text. In a
 log that is not a terminal (CI), text bars refresh rarely so the log stays readable. Set
 `COURSEKIT_PROGRESS=0` to turn bars off.
+Every lesson that trains or extracts features (00, 02-06).
 """
 
 from __future__ import annotations

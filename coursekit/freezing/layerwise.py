@@ -7,6 +7,7 @@ the stem (`depth_groups`), trains the top plus the last k blocks (`unfreeze_last
 optimizer groups with discriminative learning rates (`param_groups`) and unfreezes one group per
 epoch (`GradualUnfreezing`). It builds on `freezing` (freeze by name, the BatchNorm handling),
 which re-exports every name here, so `freezing.unfreeze_last` and friends keep working.
+Lessons 04 and 06.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Online extras (downloaded on first use, then cached):
 
 With `num_classes` the model comes with a fresh classification head of that size and everything
 else pre-trained: the starting point of fine-tuning.
+Lessons 01-06.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ symmetric `kernel // 2`, which `nn.Conv2d(padding=...)` does. For stride 2 on an
 TensorFlow pads one pixel *less* on the top/left than on the bottom/right, which no `nn.Conv2d`
 padding can express, so those four convolutions get padding 0 and `tf_same_pad` pads the input
 first. It follows TensorFlow for any input size.
+Lessons 01-04 (the vision model).
 """
 
 from __future__ import annotations

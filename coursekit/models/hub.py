@@ -5,6 +5,7 @@ network. Otherwise the host is probed first (a few seconds at most), so an offli
 one clear `ModelDownloadError` naming the packaged alternative at once, instead of a minute of
 retries ending in a traceback from deep inside an HTTP library. Random weights are never
 substituted for a failed download.
+Lesson 01 (other pre-trained models) and `source="online"` everywhere.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ A pre-trained network only works on inputs scaled the way its training images we
 family has its own normalisation; `normalization_for(name)` gives it as (mean, std) per channel in
 the [0, 1] pixel scale that torchvision transforms use, and `preprocess` does the whole job:
 any image type -> RGB float -> resize -> normalise -> one [N, 3, size, size] tensor.
+Lessons 01-04.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ so transformers loads them offline with `local_files_only=True`. The same model 
 
 MiniLM gives one 384-d vector per token; a sentence vector is the mean of its token vectors
 (padding excluded), which is how this model was trained for sentence similarity.
+Lessons 01, 02, 03, 05 and 06 (the text model).
 """
 
 from __future__ import annotations

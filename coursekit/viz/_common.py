@@ -1,7 +1,9 @@
 """What every plot module shares: showing the returned Figures inline in a notebook.
 
 The functions here return plain `matplotlib.figure.Figure`s (no pyplot global state), so a
-notebook needs a PNG formatter for them; `coursekit.viz` registers it once, on import."""
+notebook needs a PNG formatter for them; `coursekit.viz` registers it once, on import.
+Every lesson that shows a figure (00-06).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Learning curves of one training run or several: loss and metrics per epoch, live during
-`fit` (`LivePlot`), and the first steps of several runs side by side."""
+`fit` (`LivePlot`), and the first steps of several runs side by side.
+Lessons 00 (the live plot) and 03.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """How a set of examples is spread out: embeddings projected to 2-D, one colour per class,
-and text lengths against the cutoffs that would truncate them."""
+and text lengths against the cutoffs that would truncate them.
+Lessons 01 and 03.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Plots of a data-efficiency table (`experiments.data_efficiency`): test accuracy against
-labelled examples per class, and against the seconds it took, one panel per task."""
+labelled examples per class, and against the seconds it took, one panel per task.
+Lesson 02.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Square matrices drawn as heatmaps with each value written in its cell: the confusion
-matrix of a classifier and the pairwise similarity of embeddings."""
+matrix of a classifier and the pairwise similarity of embeddings.
+Lessons 00 and 01.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Looking at images and what a vision model makes of them: captioned image grids (wrong
-predictions in red), top-k predictions for one photo, and feature maps per stage."""
+predictions in red), top-k predictions for one photo, and feature maps per stage.
+Lessons 00-03.
+"""
 
 from __future__ import annotations
 

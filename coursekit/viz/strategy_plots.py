@@ -1,5 +1,7 @@
 """Plots for a strategy sweep (`strategies.run_strategies`) and a forgetting table
-(`forgetting.measure_forgetting`): what each strategy bought, and what it cost."""
+(`forgetting.measure_forgetting`): what each strategy bought, and what it cost.
+Lesson 06.
+"""
 
 from __future__ import annotations
 
