@@ -2,9 +2,10 @@
 (images/s, tokens/s) and MFU (achieved FLOP/s over the GPU's data-sheet peak) for
 EfficientNet-Lite0 and MiniLM full fine-tuning at the course's full-mode sizes.
 
-Each step is what `fit` does (host-to-device copy from pinned memory with non_blocking=True,
-forward under autocast, backward, AdamW (fused where torch has it), zero_grad) with no host sync
-inside the timed steps: the clock is synchronised once before and once after them.
+Each step is `fit`'s own: a host-to-device copy from pinned memory with non_blocking=True, then
+`training_step.train_step` (forward under autocast, backward, `fit`'s default AdamW, fused where
+torch has it, zero_grad), with no host sync inside the timed steps: the clock is synchronised
+once before and once after them.
 
 Without a GPU the section records "not measured: no GPU"; with `smoke` it runs the same code on
 the CPU at a tiny size (fp32 vs bf16 autocast, channels_last), so the harness is never dead code.
@@ -18,10 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursekit.batches import forward_logits, split_batch, to_device
+from coursekit.batches import split_batch, to_device
 from coursekit.config import settings
 from coursekit.cost import model_flops_utilization, peak_flops, training_flops
-from coursekit.device import adamw_kwargs, autocast, describe_hardware, resolve_precision
+from coursekit.device import describe_hardware, resolve_precision
+from coursekit.optim import make_optimizer
+from coursekit.training_step import StepSetup, train_step
 
 from .common import Sizes, sync
 
@@ -50,11 +53,9 @@ def time_steps(
     model = model.to(device).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=1e-4, **adamw_kwargs(device)
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
     run_model = torch.compile(model) if compile else model
+    opt = make_optimizer(model, 1e-4, device=device)  # fit's default optimizer
+    setup = StepSetup.create(run_model, opt, device, policy)
     batch = _pin(batch, device)
 
     def step() -> None:
@@ -62,12 +63,7 @@ def time_steps(
         inputs, labels = to_device(inputs, device), to_device(labels, device)
         if channels_last and isinstance(inputs, torch.Tensor) and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with autocast(device, policy):
-            logits = forward_logits(run_model, inputs)
-        scaler.scale(nn.functional.cross_entropy(logits.float(), labels)).backward()
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
+        train_step(setup, inputs, labels)  # fit's own step
 
     for _ in range(warmup):
         step()

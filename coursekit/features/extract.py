@@ -181,15 +181,8 @@ def extract_image_features(
         return forward(x)
 
     with _EvalOn(model, device):
-        return extract_features(
-            fn,
-            images,
-            key,
-            batch_size=batch_size,
-            cache_dir=cache_dir,
-            progress=progress,
-            desc="image features",
-        )
+        options = {"batch_size": batch_size, "cache_dir": cache_dir, "progress": progress}
+        return extract_features(fn, images, key, desc="image features", **options)
 
 
 def extract_text_features(
@@ -211,7 +204,6 @@ def extract_text_features(
     `max_length` gives a different key. Each batch is cut to its longest text, which changes
     nothing (padding is masked) but saves time on short texts. `normalize` L2-normalises.
     """
-
     if isinstance(texts, str):
         raise TypeError("texts must be a list of str; wrap a single text as [text]")
     device = resolve_device(device)
@@ -225,15 +217,8 @@ def extract_text_features(
         return sentence_vectors(base, batch, normalize)
 
     with _EvalOn(base, device):
-        return extract_features(
-            fn,
-            tokens,
-            key,
-            batch_size=batch_size,
-            cache_dir=cache_dir,
-            progress=progress,
-            desc="text features",
-        )
+        options = {"batch_size": batch_size, "cache_dir": cache_dir, "progress": progress}
+        return extract_features(fn, tokens, key, desc="text features", **options)
 
 
 def pooled_text_features(
