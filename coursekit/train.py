@@ -33,13 +33,13 @@ from .batches import (
     to_device,
 )
 from .callbacks import BestWeights, EarlyStopping
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .device import autocast, prefer_channels_last, resolve_device, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
-from .optim import make_optimizer, optimizer_settings, settings_differences
+from .optim import make_optimizer, optimizer_settings
 from .progress import progress_bar
-from .training_step import LossFn, StepSetup, first_nonfinite, train_step
+from .resume import resume_run, save_run
+from .training_step import LossFn, StepSetup, check_finite, train_step
 
 __all__ = ["evaluate", "fit", "predict"]
 
@@ -272,7 +272,7 @@ def _train_epoch(run: _Run) -> dict[str, float]:
         state.loss = loss
         sync = run.progress and i % run.log_every == 0  # the only per-step host sync, for display
         if device.type == "cpu" or sync:  # on the CPU a check costs nothing
-            checked = _check_finite(run, losses, checked, inputs)
+            checked = check_finite(losses, checked, state, inputs)
         for cb in run.callbacks:
             cb.on_step_end(state)
         bar.update(1)
@@ -286,42 +286,10 @@ def _train_epoch(run: _Run) -> dict[str, float]:
             f"train_data yielded no batches in epoch {state.epoch + 1}. An iterator or generator "
             "runs out after one pass: pass a DataLoader, a Dataset or a list of batches."
         )
-    _check_finite(run, losses, checked)
+    check_finite(losses, checked, state)
     if run.scheduler is not None and run.scheduler_interval == "epoch":
         run.scheduler.step()
     return _training_numbers(run, losses, correct, seen)
-
-
-def _check_finite(run: _Run, losses: list[torch.Tensor], start: int, inputs: Any = None) -> int:
-    """Stop with a clear error at the first NaN/inf loss since `losses[start]`, before the
-    weights it produced reach a checkpoint. Returns how many losses are now checked."""
-    bad = first_nonfinite(losses[start:])
-    if bad is None:
-        return len(losses)
-    i = start + bad
-    value = losses[i].item()
-    hint = ""
-    if inputs is not None and i == len(losses) - 1:
-        finite = all(torch.isfinite(t).all() for t in _tensors(inputs) if t.is_floating_point())
-        hint = (
-            " This batch's inputs are all finite."
-            if finite
-            else " This batch's inputs hold NaN/inf."
-        )
-    lrs = ", ".join(f"{g['lr']:.3g}" for g in run.setup.optimizer.param_groups)
-    raise FloatingPointError(
-        f"the training loss became {value} at epoch {run.state.epoch + 1}, batch {i + 1} "
-        f"(after {run.state.step} optimizer steps); training stopped there and no checkpoint "
-        f"was written from it.{hint} Likely causes: NaN or inf in the data; a learning rate too "
-        f"high for this model (lr {lrs}: try 10x smaller, or lr_finder.lr_find); fp16 overflow "
-        "(try precision='bf16' or 'fp32'); a loss_fn that divides by zero or takes log(0)."
-    )
-
-
-def _tensors(x: Any) -> list[torch.Tensor]:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    return [v for v in x.values() if isinstance(v, torch.Tensor)] if isinstance(x, dict) else []
 
 
 def _training_numbers(
@@ -369,29 +337,17 @@ def _record(run: _Run, record: dict[str, float]) -> None:
         )
 
 
-# --- checkpoints: save every epoch, resume from the last -----------------------------------------
-
-
-def _callback_states(callbacks: Sequence[Callback]) -> dict[str, Any]:
-    keys = [cb.state_key for cb in callbacks]
-    unique = [k if keys.count(k) == 1 else f"{k}#{keys[:i].count(k)}" for i, k in enumerate(keys)]
-    return dict(zip(unique, callbacks, strict=True))
+# --- checkpoints: save every epoch, resume from the last (resume.py) ------------------------------
 
 
 def _checkpoint(run: _Run) -> None:
-    """Write `last.safetensors` (main process only): weights, optimizer, scheduler, scaler, RNG,
-    history, callback states, and the settings a resume must match."""
+    """Write `last.safetensors` (main process only); every process waits until it is written."""
     if run.checkpoint_dir is not None and run.state.main:
-        state = {
-            "epoch": run.state.epoch,
-            "history": run.state.history.to_dict(),
-            "monitor": run.monitor,
-            "optimizer": run.optimizer_settings,
-            "callbacks": {k: cb.state_dict() for k, cb in _callback_states(run.callbacks).items()},
-        }
-        save_checkpoint(
+        save_run(
             run.checkpoint_dir / "last.safetensors", run.model, run.setup.optimizer,
-            run.scheduler, run.setup.scaler, state=state,
+            run.scheduler, run.setup.scaler, epoch=run.state.epoch, history=run.state.history,
+            monitor=run.monitor, optimizer_settings=run.optimizer_settings,
+            callbacks=run.callbacks,
         )  # fmt: skip
     if run.acc is not None:
         run.acc.wait_for_everyone()  # no process reads a checkpoint still being written
@@ -402,44 +358,12 @@ def _resume(run: _Run) -> None:
     path = run.checkpoint_dir / "last.safetensors" if run.checkpoint_dir is not None else None
     if path is None or not path.exists():
         return
-    saved = load_checkpoint(
+    run.state.history, run.state.epoch = resume_run(
         path, run.model, run.setup.optimizer, run.scheduler, run.setup.scaler,
-        check=lambda saved: _check_resumable(run, path, saved),
+        monitor=run.monitor, optimizer_settings=run.optimizer_settings, callbacks=run.callbacks,
     )  # fmt: skip
-    run.state.history = History.from_dict(saved["history"])
-    run.state.epoch = saved["epoch"] + 1
-    states = saved.get("callbacks")
-    if states is None and "best" in saved:  # a checkpoint from before callbacks kept state
-        states = {k: {"best": saved["best"], "wait": saved["bad_epochs"]} for k in _KEYS}
-    for key, cb in _callback_states(run.callbacks).items():
-        if key in (states or {}):
-            cb.load_state_dict(states[key])
     if run.state.main:
         print(f"Resumed from {path} after epoch {run.state.epoch}/{run.state.epochs}.")
-
-
-_KEYS = ("BestWeights", "EarlyStopping")
-
-
-def _check_resumable(run: _Run, path: Path, saved: dict[str, Any]) -> None:
-    """Refuse a checkpoint whose optimization this run would not continue (before loading)."""
-    problems = []
-    if "optimizer" in saved:
-        problems += settings_differences(saved["optimizer"], run.optimizer_settings)
-    was = saved.get("monitor", run.monitor)
-    if was != run.monitor:
-        why = {("train_loss", "val_loss"): " (validation data was added)"}
-        problems.append(
-            f"monitor: checkpoint {was!r}, now {run.monitor!r}{why.get((was, run.monitor), '')}; "
-            "its best value and early-stopping count were measured on the other"
-        )
-    if problems:
-        raise CheckpointError(
-            f"{path} was saved by a run with other settings, so resuming would not continue it:\n  "
-            + "\n  ".join(problems)
-            + "\nResume with the checkpoint's settings (same optimizer, lr, monitor, validation "
-            f"data), or start afresh: delete {path} or pass another checkpoint_dir."
-        )
 
 
 def _finish(run: _Run) -> History:

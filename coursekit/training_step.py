@@ -11,7 +11,8 @@ all train through `train_step`, so a step timed or swept is exactly the step tha
 
 With gradient accumulation, `fit` calls it with `update=False` for all but the last micro-batch of
 a step. The first batch is checked (`check=True`): a model that fails on it, or labels that do not
-fit its outputs, get an error that names the batch's shapes. Used by every lesson that trains.
+fit its outputs, get an error that names the batch's shapes. `check_finite` stops a run at a NaN
+or infinite loss. Used by every lesson that trains.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import nn
 from .batches import check_labels, describe_inputs, forward_logits
 from .device import PrecisionPolicy, autocast
 
-__all__ = ["LossFn", "StepSetup", "first_nonfinite", "train_step"]
+__all__ = ["LossFn", "StepSetup", "check_finite", "first_nonfinite", "train_step"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -113,3 +114,33 @@ def first_nonfinite(losses: list[torch.Tensor]) -> int | None:
         return None
     bad = (~torch.isfinite(torch.stack(losses).float())).nonzero()
     return int(bad[0, 0]) if len(bad) else None
+
+
+def _tensors(x: Any) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    return [v for v in x.values() if isinstance(v, torch.Tensor)] if isinstance(x, dict) else []
+
+
+def check_finite(losses: list[torch.Tensor], start: int, state: Any, inputs: Any = None) -> int:
+    """Raise FloatingPointError at the first NaN/inf loss in `losses[start:]` (this epoch's
+    losses; `state` is `fit`'s FitState), naming the epoch, the batch and the likely causes, so
+    the weights it produced never reach a checkpoint. `inputs`: the last batch's, to say
+    whether they hold NaN. Returns how many losses are now checked."""
+    bad = first_nonfinite(losses[start:])
+    if bad is None:
+        return len(losses)
+    i = start + bad
+    hint = ""
+    if inputs is not None and i == len(losses) - 1:
+        floats = [t for t in _tensors(inputs) if t.is_floating_point()]
+        clean = all(bool(torch.isfinite(t).all()) for t in floats)
+        hint = f" This batch's inputs {'are all finite' if clean else 'hold NaN/inf'}."
+    lrs = ", ".join(f"{g['lr']:.3g}" for g in state.optimizer.param_groups)
+    raise FloatingPointError(
+        f"the training loss became {losses[i].item()} at epoch {state.epoch + 1}, batch {i + 1} "
+        f"(after {state.step} optimizer steps); training stopped there and no checkpoint was "
+        f"written from it.{hint} Likely causes: NaN or inf in the data; a learning rate too high "
+        f"for this model (lr {lrs}: try 10x smaller, or lr_finder.lr_find); fp16 overflow (try "
+        "precision='bf16' or 'fp32'); a loss_fn that divides by zero or takes log(0)."
+    )
