@@ -330,3 +330,10 @@ def test_stop_now_ends_training_after_that_step():
 
     history = fit(mlp(), blobs(), epochs=4, callbacks=[StopAt()], progress=False)
     assert len(history.steps) == 3 and len(history.epochs) == 1
+
+
+def test_a_monitor_that_is_not_recorded_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match=r"monitor='val_accuracy' is not in the epoch record.*val_data"
+    ):
+        fit(mlp(), blobs(), epochs=2, monitor="val_accuracy", early_stopping=1, progress=False)
