@@ -134,7 +134,8 @@ def param_groups(
     output to the input, so `fit`'s recorded "lr" is the head's. Only trainable parameters, unless
     `include_frozen=True` (then an optimizer built now also covers parameters that
     `GradualUnfreezing` unfreezes later; frozen ones get no gradient, so it skips them).
-    Use: `fit(model, ..., optimizer=torch.optim.AdamW(param_groups(model, 1e-3)))`.
+    Use: `fit(model, ..., optimizer=make_optimizer(param_groups(model, 1e-3), 1e-3))`
+    (`optim.make_optimizer`: the AdamW `fit` uses by default, fused where torch can).
     """
     if not 0 < decay <= 1:
         raise ValueError(f"decay must be in (0, 1] (1 = the same lr everywhere), got {decay}")
