@@ -4,8 +4,9 @@ A pre-trained classifier ends in a linear layer, the **head**, sized for its old
 ImageNet classes). `replace_head` puts on a fresh one with one output per new class and leaves
 every other weight bit-identical. On the input side, `adapt_input_channels` turns an RGB stem into
 a one-channel one by summing its filters: for a gray image, exactly the output of the RGB model on
-the image repeated three times. For text, `TextClassifier` is a Hugging Face encoder, a pooling
-([CLS] token or mean over real tokens) and a linear head.
+the image repeated three times. For text, `TextClassifier` is the same idea: a Hugging Face
+encoder, a pooling ([CLS] token or mean over real tokens, `models.text.pool_tokens`) and a new
+linear head. (Counting multiply-adds lives in `cost`, extracting pooled features in `features`.)
 
 Works on coursekit's EfficientNetLite0 (`_fc`, `_conv_stem`), torchvision CNNs (ResNet `fc` /
 `conv1`, MobileNetV3 `classifier[-1]` / `features[0][0]`) and Hugging Face classifiers
