@@ -1,4 +1,4 @@
-"""Tests for coursekit.strategies (the sweep) and viz.strategies (its plot), on a tiny BERT."""
+"""Tests for coursekit.strategies (the sweep) and viz.strategy_plots (its plot), on a tiny BERT."""
 
 from __future__ import annotations
 
