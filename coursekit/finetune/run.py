@@ -1,0 +1,250 @@
+"""`finetune(data, out_dir)`: your data to an evaluated, exported model in one call (lesson 07).
+
+One run, top to bottom: load and split the data (`data.py`) -> report it (`report.py`) -> choose
+and print every setting (`build.py`) -> load the pre-trained model with a new head -> pick what
+trains -> `fit` with warm-up + cosine learning rate, class weights, checkpoints (an interrupted run
+resumes from `out_dir/checkpoints`) -> test on the held-out split (`evaluate.py`) -> export
+(`export.py`) -> `out_dir/run.json`, which `Predictor(out_dir)` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from coursekit.config import settings
+from coursekit.device import pick_device, seed_everything
+from coursekit.history import History
+from coursekit.models import load_pretrained, load_tokenizer
+from coursekit.params import count_parameters
+from coursekit.train import fit, predict
+from coursekit.viz import plot_confusion_matrix
+
+from . import build
+from .data import UserData, load_data
+from .evaluate import most_confidently_wrong, plot_wrong, test_metrics, write_report
+from .export import export_onnx, export_text, save_lora_adapter, write_json
+from .report import data_report, imbalance
+
+__all__ = ["FinetuneResult", "finetune"]
+
+
+@dataclass
+class FinetuneResult:
+    """What a run produced: the trained model, the data and its split, the test metrics (see
+    `evaluate.test_metrics`), test probabilities, every choice made, and the files written."""
+
+    model: nn.Module
+    data: UserData
+    history: History
+    metrics: dict
+    test_probs: torch.Tensor
+    choices: dict[str, Any]
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    tokenizer: Any = None
+
+
+def _cap_per_class(data: UserData, n: int | None, seed: int) -> np.ndarray:
+    """The training positions, at most `n` per class (quick mode trains on a sample)."""
+    train = data.splits["train"]
+    if n is None:
+        return train
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(train[data.labels[train] == c])[:n] for c in range(data.num_classes)]
+    return np.sort(np.concatenate(keep))
+
+
+def _choose(name: str, value: Any, default: Any, why: str, choices: dict) -> Any:
+    """Record and print one setting: the caller's value, or the default and the reason for it."""
+    chosen = default if value is None else value
+    note = why if value is None else "as asked"
+    choices[name] = f"{chosen} ({note})"
+    print(f"  {name:<14} {chosen}  <- {note}")
+    return chosen
+
+
+def _inputs(
+    data: UserData, model_name: str, size: int, tokenizer: Any, max_length: int, augment: Any
+) -> dict[str, Any]:
+    """train / val / test datasets in the model's input format (training ones augmented)."""
+    out = {}
+    for split, idx in data.splits.items():
+        items, labels = [data.items[i] for i in idx], data.labels[idx]
+        if data.kind == "image":
+            transform = augment if split == "train" else None
+            out[split] = build.ImageTensorDataset(
+                build.image_tensors(items, size), labels, model_name, transform
+            )
+        else:
+            out[split] = build.text_tensors(items, labels, tokenizer, max_length)
+    return out
+
+
+def finetune(
+    data: Any,
+    out_dir: str | Path,
+    *,
+    model: str | None = None,
+    strategy: str | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    warmup: float = 0.1,
+    batch_size: int | None = None,
+    augment: bool | None = None,
+    weighted_loss: bool | None = None,
+    image_size: int | None = None,
+    max_length: int | None = None,
+    train_per_class: int | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    **load_kwargs: Any,
+) -> FinetuneResult:
+    """Fine-tune a pre-trained model on `data` (a folder, a CSV/TSV/JSONL file, a
+    `datasets.Dataset`, or `load_data`'s result) and write everything to `out_dir`.
+
+    Every argument left at None is chosen for the data and the run mode, and printed with the
+    reason. `load_kwargs` go to `load_data` (text_column, label_column, encoding, skip_bad...).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = settings()
+    data = load_data(data, seed=seed, **load_kwargs)
+    quick = cfg.mode == "quick"
+    choices: dict[str, Any] = {}
+    print(f"Fine-tuning on {data.source} ({data.kind}, {data.num_classes} classes); choices:")
+    name = _choose(
+        "model",
+        model,
+        "minilm" if data.kind == "text" else "efficientnet_lite0",
+        f"the course's offline {data.kind} model",
+        choices,
+    )
+    per_class = _choose(
+        "train_per_class",
+        train_per_class,
+        cfg.train_per_class if quick else None,
+        f"{cfg.mode} mode",
+        choices,
+    )
+    data.splits["train"] = _cap_per_class(data, per_class, seed)
+    smallest = int(np.bincount(data.labels[data.splits["train"]]).min())
+    strategy = _choose("strategy", strategy, *build.choose_strategy(data.kind, smallest), choices)
+    if strategy not in build.STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {build.STRATEGIES}")
+    epochs = _choose("epochs", epochs, cfg.epochs, f"{cfg.mode} mode", choices)
+    lr = _choose("lr", lr, build.DEFAULT_LR[strategy], f"usual for '{strategy}'", choices)
+    choices["schedule"] = f"linear warm-up over {warmup:.0%} of the steps, then cosine decay"
+    print(f"  {'schedule':<14} {choices['schedule']}")
+    batch_size = _choose("batch_size", batch_size, cfg.batch_size, f"{cfg.mode} mode", choices)
+    ratio = imbalance(data)
+    weighted = _choose(
+        "weighted_loss",
+        weighted_loss,
+        ratio > 1.5,
+        f"classes imbalanced {ratio:.1f}x in train",
+        choices,
+    )
+    tokenizer, size, length, transform = None, None, None, None
+    if data.kind == "image":
+        size = _choose("image_size", image_size, cfg.image_size, f"{cfg.mode} mode", choices)
+        augment = _choose("augment", augment, True, "random crops + flips (v2)", choices)
+        transform = build.default_augmentation(size) if augment else None
+    else:
+        tokenizer = load_tokenizer(name)
+        train_texts = [data.items[i] for i in data.splits["train"]]
+        length = _choose(
+            "max_length",
+            max_length,
+            build.text_length(tokenizer, train_texts, cfg.max_length),
+            "covers 95% of the training texts",
+            choices,
+        )
+    print(data_report(data, tokenizer, length))
+
+    seed_everything(seed)
+    device = torch.device(device) if device is not None else pick_device()
+    net = load_pretrained(name, data.num_classes)
+    build.apply_strategy(net, strategy, data.kind)
+    counts = count_parameters(net)
+    choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
+    print(f"  {'trainable':<14} {choices['trainable']}")
+    sets = _inputs(data, name, size, tokenizer, length, transform)
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    steps = epochs * -(-len(sets["train"]) // batch_size)
+    scheduler = build.warmup_cosine(optimizer, steps, warmup)
+    weights = build.class_weights(data.labels[data.splits["train"]], data.num_classes)
+    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device)) if weighted else None
+    history = fit(
+        net,
+        sets["train"],
+        sets["val"],
+        epochs=epochs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loss_fn=loss_fn,
+        batch_size=batch_size,
+        device=device,
+        checkpoint_dir=out_dir / "checkpoints",
+        restore_best=True,
+    )
+
+    logits, labels = predict(net, sets["test"], device)
+    probs = logits.softmax(-1)
+    metrics = test_metrics(probs, labels, data.classes)
+    result = FinetuneResult(
+        net.cpu().eval(), data, history, metrics, probs, choices, out_dir, tokenizer=tokenizer
+    )
+    _export(result, name, size, sets["test"])
+    _report(result, labels, data_report(data, tokenizer, length))
+    return result
+
+
+def _export(result: FinetuneResult, name: str, size: int | None, test_set: Any) -> None:
+    data, out = result.data, result.out_dir
+    run = {"kind": data.kind, "classes": data.classes, "model": name, "choices": result.choices}
+    if data.kind == "text":
+        result.files["model"] = export_text(
+            result.model, result.tokenizer, data.classes, out / "model"
+        )
+        adapter = save_lora_adapter(result.model, out / "adapter", name)
+        if adapter is not None:
+            result.files["adapter"] = adapter
+        run["max_length"] = int(test_set.encodings["input_ids"].shape[1])
+    else:
+        check = test_set.images[:16].float() / 255
+        path = out / "model.onnx"
+        run["onnx_max_abs_diff"] = export_onnx(result.model, name, size, path, check)
+        run.update(image_size=size, input="RGB pixels / 255, centre square resized (bilinear)")
+        result.files["model"] = path
+    m = result.metrics
+    run["test"] = {k: m[k] for k in ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}
+    result.files["run"] = write_json(out / "run.json", run)
+
+
+def _report(result: FinetuneResult, labels: torch.Tensor, data_text: str) -> None:
+    data, probs = result.data, result.test_probs
+    items = [data.items[i] for i in data.splits["test"]]
+    cm = torch.tensor(result.metrics["confusion"])
+    figures = {
+        "confusion": plot_confusion_matrix(cm, data.classes, title="test confusion (row = true)"),
+        "wrong": plot_wrong(items, probs, labels, data.classes),
+    }
+    wrong = [
+        (
+            str(items[i])[:120],
+            data.classes[labels[i]],
+            data.classes[probs[i].argmax()],
+            float(probs[i].max()),
+        )
+        for i in most_confidently_wrong(probs, labels)
+    ]
+    result.files["report"] = write_report(
+        result.out_dir, result.metrics, figures, data_text, result.choices, wrong
+    )
