@@ -42,6 +42,7 @@ from .device import (
     seed_everything,
     warn_if_no_gpu,
 )
+from .finetune import Predictor, finetune
 from .history import Callback, History
 from .metrics import accuracy, confusion_matrix, macro_f1
 from .models import load_pretrained, load_tokenizer
@@ -70,6 +71,7 @@ __all__ = [
     "experiments",
     "feature_cache",
     "features",
+    "finetune",
     "fit",
     "forgetting",
     "freezing",
@@ -92,6 +94,7 @@ __all__ = [
     "pick_device",
     "precision_policy",
     "predict",
+    "Predictor",
     "probes",
     "save_checkpoint",
     "save_weights",

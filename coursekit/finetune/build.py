@@ -107,7 +107,9 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
 
 def image_tensors(paths: Sequence[str], size: int) -> torch.Tensor:
     """uint8 [N, 3, size, size]: each file's centre square, resized (see `read_image`)."""
-    return torch.stack([torch.from_numpy(read_image(p, size)).permute(2, 0, 1) for p in paths])
+    return torch.stack(
+        [torch.from_numpy(read_image(p, size).copy()).permute(2, 0, 1) for p in paths]
+    )
 
 
 def default_augmentation(size: int) -> Any:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,15 @@ from torch import nn
 from coursekit.lora import lora_layers, merge_lora, save_peft_adapter
 from coursekit.models import normalization_for
 
-__all__ = ["ONNX_TOLERANCE", "export_onnx", "export_text", "merged_copy", "save_lora_adapter"]
+__all__ = [
+    "ONNX_TOLERANCE",
+    "export_onnx",
+    "export_text",
+    "merged_copy",
+    "quiet_transformers",
+    "save_lora_adapter",
+    "write_json",
+]
 
 ONNX_TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| allowed on probabilities
 
@@ -51,8 +60,9 @@ def export_text(model: nn.Module, tokenizer: Any, classes: Sequence[str], folder
     plain = merged_copy(model).eval()
     plain.config.id2label = dict(enumerate(classes))
     plain.config.label2id = {c: i for i, c in enumerate(classes)}
-    plain.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    with quiet_transformers():
+        plain.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     return folder
 
 
@@ -116,6 +126,20 @@ def export_onnx(
             f"(> {ONNX_TOLERANCE}); the export is not faithful."
         )
     return diff
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bars from transformers for local files (they load and save in a blink)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def write_json(path: Path, content: dict) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .data import IMAGE_SUFFIXES, DataError, read_image
+from .export import quiet_transformers
 
 __all__ = ["Predictor", "expand_inputs"]
 
@@ -49,10 +50,11 @@ class Predictor:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             folder = self.out_dir / "model"
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                folder, local_files_only=True
-            ).eval()
+            with quiet_transformers():
+                self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+                self.model = AutoModelForSequenceClassification.from_pretrained(
+                    folder, local_files_only=True
+                ).eval()
         else:
             import onnxruntime as ort
 
