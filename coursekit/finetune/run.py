@@ -9,6 +9,7 @@ resumes from `out_dir/checkpoints`) -> test on the held-out split (`evaluate.py`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,9 +224,22 @@ def _export(result: FinetuneResult, name: str, size: int | None, test_set: Any) 
         run["onnx_max_abs_diff"] = export_onnx(result.model, name, size, path, check)
         run.update(image_size=size, input="RGB pixels / 255, centre square resized (bilinear)")
         result.files["model"] = path
+    _write_test_predictions(result, out / "test_predictions.jsonl")
     m = result.metrics
     run["test"] = {k: m[k] for k in ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}
     result.files["run"] = write_json(out / "run.json", run)
+
+
+def _write_test_predictions(result: FinetuneResult, path: Path) -> None:
+    """One JSON line per test example: input, true label, predicted label, probabilities (from
+    the trained model before export: what the exported model must reproduce)."""
+    data, classes = result.data, result.data.classes
+    with path.open("w", encoding="utf-8") as f:
+        for i, p in zip(data.splits["test"], result.test_probs.tolist(), strict=True):
+            row = {"input": str(data.items[i]), "label": classes[data.labels[i]],
+                   "predicted": classes[max(range(len(p)), key=p.__getitem__)],
+                   "probabilities": p}  # fmt: skip
+            f.write(json.dumps(row) + "\n")
 
 
 def _report(result: FinetuneResult, labels: torch.Tensor, data_text: str) -> None:
