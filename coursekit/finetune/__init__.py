@@ -11,7 +11,7 @@ The modules, in the order of a run: data, report, build, run, evaluate, export, 
 """
 
 from .build import STRATEGIES, warmup_cosine
-from .data import DataError, UserData, load_data, read_image
+from .data import load_data, read_image
 from .evaluate import (
     bootstrap_interval,
     most_confidently_wrong,
@@ -23,6 +23,7 @@ from .export import ONNX_TOLERANCE
 from .predict import Predictor
 from .report import data_report
 from .run import FinetuneResult, finetune
+from .userdata import DataError, UserData
 
 __all__ = [
     "ONNX_TOLERANCE",

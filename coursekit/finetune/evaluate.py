@@ -139,7 +139,8 @@ def plot_wrong(
             ax.imshow(read_image(items[i]))
             ax.set_title(caption, fontsize=8, color="red")
         else:
-            quote = textwrap.shorten(str(items[i]), 160, placeholder=" ...")
+            printable = "".join(ch if ch.isprintable() else "?" for ch in str(items[i]))
+            quote = textwrap.shorten(printable, 160, placeholder=" ...")
             ax.text(0, 0.5, f"{caption}\n\u201c{quote}\u201d", fontsize=8, va="center", wrap=True)
     fig.suptitle("most confidently wrong test examples", fontsize=10)
     fig.tight_layout()

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .data import IMAGE_SUFFIXES, DataError, read_image
+from .data import IMAGE_SUFFIXES, read_image
 from .export import quiet_transformers
+from .userdata import DataError
 
 __all__ = ["Predictor", "expand_inputs"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import UserData
+from .userdata import UserData
 
 __all__ = ["data_report", "imbalance"]
 

@@ -27,10 +27,11 @@ from coursekit.train import fit, predict
 from coursekit.viz import plot_confusion_matrix
 
 from . import build
-from .data import UserData, load_data
+from .data import load_data
 from .evaluate import most_confidently_wrong, plot_wrong, test_metrics, write_report
 from .export import export_onnx, export_text, save_lora_adapter, write_json
 from .report import data_report, imbalance
+from .userdata import UserData
 
 __all__ = ["FinetuneResult", "finetune"]
 
