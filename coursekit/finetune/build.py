@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 STRATEGIES = ("head", "unfreeze", "lora", "full")
-DEFAULT_LR = {"head": 3e-3, "unfreeze": 1e-3, "lora": 1e-3, "full": 1e-4}
+DEFAULT_LR = {"head": 3e-3, "unfreeze": 1e-3, "lora": 3e-3, "full": 1e-4}
 ENOUGH_PER_CLASS = 50  # below this, train only the head: more freedom would overfit
 
 

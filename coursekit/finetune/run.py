@@ -143,7 +143,15 @@ def finetune(
     lr = _choose("lr", lr, build.DEFAULT_LR[strategy], f"usual for '{strategy}'", choices)
     choices["schedule"] = f"linear warm-up over {warmup:.0%} of the steps, then cosine decay"
     print(f"  {'schedule':<14} {choices['schedule']}")
-    batch_size = _choose("batch_size", batch_size, cfg.batch_size, f"{cfg.mode} mode", choices)
+    n_train = len(data.splits["train"])
+    small = n_train < 1000  # small data: smaller batches give more optimizer steps per epoch
+    batch_size = _choose(
+        "batch_size",
+        batch_size,
+        16 if small else cfg.batch_size,
+        f"{n_train} training examples" if small else f"{cfg.mode} mode",
+        choices,
+    )
     ratio = imbalance(data)
     weighted = _choose(
         "weighted_loss",
