@@ -136,3 +136,30 @@ def test_lora_run_saves_a_peft_adapter_equal_to_the_merged_model(text_run):
     with torch.no_grad():
         a, b = peft_model(**batch).logits, merged(**batch).logits
     assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+
+
+def test_exercise_07_q2_predicting_with_onnxruntime_alone(image_run):
+    import onnxruntime as ort
+    from PIL import Image, ImageOps
+
+    from coursekit.exercises import Wrong, check
+
+    root, result = image_run
+    files = sorted((root / "Sneaker").glob("*.png"))[:6]
+    run = json.loads((result.out_dir / "run.json").read_text(encoding="utf-8"))
+    session = ort.InferenceSession(str(result.out_dir / "model.onnx"))
+
+    def labels(paths, scale=255.0):
+        s = run["image_size"]
+        fit = [
+            ImageOps.fit(Image.open(p).convert("RGB"), (s, s), Image.Resampling.BILINEAR)
+            for p in paths
+        ]
+        x = np.stack([np.asarray(f) for f in fit]).astype(np.float32).transpose(0, 3, 1, 2) / scale
+        return [run["classes"][i] for i in session.run(["logits"], {"pixels": x})[0].argmax(1)]
+
+    assert "all 6 labels match" in check("07.q2", labels, out_dir=result.out_dir, files=files)
+    with pytest.raises(Wrong, match="class numbers"):
+        check("07.q2", lambda p: [0] * len(p), out_dir=result.out_dir, files=files)
+    with pytest.raises(Wrong, match="not a function"):
+        check("07.q2", labels(files), out_dir=result.out_dir, files=files)
