@@ -67,25 +67,97 @@ def _choose(name: str, value: Any, default: Any, why: str, choices: dict) -> Any
     chosen = default if value is None else value
     note = why if value is None else "as asked"
     choices[name] = f"{chosen} ({note})"
-    print(f"  {name:<14} {chosen}  <- {note}")
+    print(f"  {name:<15} {chosen}  <- {note}")
     return chosen
 
 
-def _inputs(
-    data: UserData, model_name: str, size: int, tokenizer: Any, max_length: int, augment: Any
-) -> dict[str, Any]:
+def _inputs(data: UserData, plan: Plan) -> dict[str, Any]:
     """train / val / test datasets in the model's input format (training ones augmented)."""
     out = {}
     for split, idx in data.splits.items():
         items, labels = [data.items[i] for i in idx], data.labels[idx]
         if data.kind == "image":
-            transform = augment if split == "train" else None
+            augment = build.default_augmentation(plan.image_size) if plan.augment else None
             out[split] = build.ImageTensorDataset(
-                build.image_tensors(items, size), labels, model_name, transform
+                build.image_tensors(items, plan.image_size),
+                labels,
+                plan.model,
+                augment if split == "train" else None,
             )
         else:
-            out[split] = build.text_tensors(items, labels, tokenizer, max_length)
+            out[split] = build.text_tensors(items, labels, plan.tokenizer, plan.max_length)
     return out
+
+
+@dataclass
+class Plan:
+    """Every setting of a run, decided before it starts (`choices`: each with its reason)."""
+
+    model: str
+    strategy: str
+    epochs: int
+    lr: float
+    batch_size: int
+    weighted_loss: bool
+    choices: dict[str, Any]
+    image_size: int | None = None
+    augment: bool = False
+    max_length: int | None = None
+    tokenizer: Any = None
+
+
+def _plan(data: UserData, seed: int, warmup: float, asked: dict[str, Any]) -> Plan:
+    """Decide (and print) every setting the caller left at None, for this data and run mode."""
+    cfg, choices = settings(), {}
+    mode = f"{cfg.mode} mode"
+
+    def choose(name: str, default: Any, why: str) -> Any:
+        return _choose(name, asked[name], default, why, choices)
+
+    model = choose(
+        "model",
+        "minilm" if data.kind == "text" else "efficientnet_lite0",
+        f"the course's offline {data.kind} model",
+    )
+    cap = choose(
+        "train_per_class",
+        cfg.train_per_class if cfg.mode == "quick" else None,
+        f"at most this many per class in {mode}",
+    )
+    data.splits["train"] = _cap_per_class(data, cap, seed)
+    smallest = int(np.bincount(data.labels[data.splits["train"]]).min())
+    strategy = choose("strategy", *build.choose_strategy(data.kind, smallest))
+    if strategy not in build.STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {build.STRATEGIES}")
+    n_train, ratio = len(data.splits["train"]), imbalance(data)
+    small = n_train < 1000  # small data: smaller batches give more optimizer steps per epoch
+    plan = Plan(
+        model,
+        strategy,
+        epochs=choose("epochs", cfg.epochs, mode),
+        lr=choose("lr", build.DEFAULT_LR[strategy], f"usual for '{strategy}'"),
+        batch_size=choose(
+            "batch_size",
+            16 if small else cfg.batch_size,
+            f"{n_train} training examples" if small else mode,
+        ),
+        weighted_loss=choose("weighted_loss", ratio > 1.5, f"classes {ratio:.1f}x imbalanced"),
+        choices=choices,
+    )
+    choices["schedule"] = f"linear warm-up over {warmup:.0%} of the steps, then cosine decay"
+    print(f"  {'schedule':<15} {choices['schedule']}")
+    if data.kind == "image":
+        plan.image_size = choose("image_size", cfg.image_size, mode)
+        plan.augment = choose("augment", True, "random crops + flips (v2)")
+    else:
+        plan.tokenizer = load_tokenizer(model)
+        texts = [data.items[i] for i in data.splits["train"]]
+        plan.max_length = choose(
+            "max_length",
+            build.text_length(plan.tokenizer, texts, cfg.max_length),
+            "covers 95% of the training texts",
+        )
+    return plan
 
 
 def finetune(
@@ -115,91 +187,50 @@ def finetune(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = settings()
     data = load_data(data, seed=seed, **load_kwargs)
-    quick = cfg.mode == "quick"
-    choices: dict[str, Any] = {}
     print(f"Fine-tuning on {data.source} ({data.kind}, {data.num_classes} classes); choices:")
-    name = _choose(
-        "model",
-        model,
-        "minilm" if data.kind == "text" else "efficientnet_lite0",
-        f"the course's offline {data.kind} model",
-        choices,
+    plan = _plan(
+        data,
+        seed,
+        warmup,
+        dict(
+            model=model,
+            strategy=strategy,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            augment=augment,
+            weighted_loss=weighted_loss,
+            image_size=image_size,
+            max_length=max_length,
+            train_per_class=train_per_class,
+        ),
     )
-    per_class = _choose(
-        "train_per_class",
-        train_per_class,
-        cfg.train_per_class if quick else None,
-        f"{cfg.mode} mode",
-        choices,
-    )
-    data.splits["train"] = _cap_per_class(data, per_class, seed)
-    smallest = int(np.bincount(data.labels[data.splits["train"]]).min())
-    strategy = _choose("strategy", strategy, *build.choose_strategy(data.kind, smallest), choices)
-    if strategy not in build.STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {build.STRATEGIES}")
-    epochs = _choose("epochs", epochs, cfg.epochs, f"{cfg.mode} mode", choices)
-    lr = _choose("lr", lr, build.DEFAULT_LR[strategy], f"usual for '{strategy}'", choices)
-    choices["schedule"] = f"linear warm-up over {warmup:.0%} of the steps, then cosine decay"
-    print(f"  {'schedule':<14} {choices['schedule']}")
-    n_train = len(data.splits["train"])
-    small = n_train < 1000  # small data: smaller batches give more optimizer steps per epoch
-    batch_size = _choose(
-        "batch_size",
-        batch_size,
-        16 if small else cfg.batch_size,
-        f"{n_train} training examples" if small else f"{cfg.mode} mode",
-        choices,
-    )
-    ratio = imbalance(data)
-    weighted = _choose(
-        "weighted_loss",
-        weighted_loss,
-        ratio > 1.5,
-        f"classes imbalanced {ratio:.1f}x in train",
-        choices,
-    )
-    tokenizer, size, length, transform = None, None, None, None
-    if data.kind == "image":
-        size = _choose("image_size", image_size, cfg.image_size, f"{cfg.mode} mode", choices)
-        augment = _choose("augment", augment, True, "random crops + flips (v2)", choices)
-        transform = build.default_augmentation(size) if augment else None
-    else:
-        tokenizer = load_tokenizer(name)
-        train_texts = [data.items[i] for i in data.splits["train"]]
-        length = _choose(
-            "max_length",
-            max_length,
-            build.text_length(tokenizer, train_texts, cfg.max_length),
-            "covers 95% of the training texts",
-            choices,
-        )
-    print(data_report(data, tokenizer, length))
+    print(data_report(data, plan.tokenizer, plan.max_length))
 
     seed_everything(seed)
     device = torch.device(device) if device is not None else pick_device()
-    net = load_pretrained(name, data.num_classes)
-    build.apply_strategy(net, strategy, data.kind)
+    net = load_pretrained(plan.model, data.num_classes)
+    build.apply_strategy(net, plan.strategy, data.kind)
     counts = count_parameters(net)
-    choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
-    print(f"  {'trainable':<14} {choices['trainable']}")
-    sets = _inputs(data, name, size, tokenizer, length, transform)
+    plan.choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
+    print(f"trainable: {plan.choices['trainable']} (strategy {plan.strategy})")
+    sets = _inputs(data, plan)
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr)
-    steps = epochs * -(-len(sets["train"]) // batch_size)
+    optimizer = torch.optim.AdamW(params, lr=plan.lr)
+    steps = plan.epochs * -(-len(sets["train"]) // plan.batch_size)
     scheduler = build.warmup_cosine(optimizer, steps, warmup)
     weights = build.class_weights(data.labels[data.splits["train"]], data.num_classes)
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device)) if weighted else None
+    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device)) if plan.weighted_loss else None
     history = fit(
         net,
         sets["train"],
         sets["val"],
-        epochs=epochs,
+        epochs=plan.epochs,
         optimizer=optimizer,
         scheduler=scheduler,
         loss_fn=loss_fn,
-        batch_size=batch_size,
+        batch_size=plan.batch_size,
         device=device,
         checkpoint_dir=out_dir / "checkpoints",
         restore_best=True,
@@ -209,10 +240,17 @@ def finetune(
     probs = logits.softmax(-1)
     metrics = test_metrics(probs, labels, data.classes)
     result = FinetuneResult(
-        net.cpu().eval(), data, history, metrics, probs, choices, out_dir, tokenizer=tokenizer
+        net.cpu().eval(),
+        data,
+        history,
+        metrics,
+        probs,
+        plan.choices,
+        out_dir,
+        tokenizer=plan.tokenizer,
     )
-    _export(result, name, size, sets["test"])
-    _report(result, labels, data_report(data, tokenizer, length))
+    _export(result, plan.model, plan.image_size, sets["test"])
+    _report(result, labels, data_report(data, plan.tokenizer, plan.max_length))
     return result
 
 
@@ -245,9 +283,12 @@ def _write_test_predictions(result: FinetuneResult, path: Path) -> None:
     data, classes = result.data, result.data.classes
     with path.open("w", encoding="utf-8") as f:
         for i, p in zip(data.splits["test"], result.test_probs.tolist(), strict=True):
-            row = {"input": str(data.items[i]), "label": classes[data.labels[i]],
-                   "predicted": classes[max(range(len(p)), key=p.__getitem__)],
-                   "probabilities": p}  # fmt: skip
+            row = {
+                "input": str(data.items[i]),
+                "label": classes[data.labels[i]],
+                "predicted": classes[max(range(len(p)), key=p.__getitem__)],
+                "probabilities": p,
+            }
             f.write(json.dumps(row) + "\n")
 
 
