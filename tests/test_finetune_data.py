@@ -195,3 +195,26 @@ def test_the_bootstrap_resamples_macro_f1_itself():
     values = np.array([macro_f1(preds[i], labels[i], 3) for i in idx])
     want = np.percentile(values, [2.5, 97.5])
     assert bootstrap_interval(preds, labels, 3, n=200, seed=0) == pytest.approx(tuple(want))
+
+
+def test_the_command_line_reports_bad_data_and_exits_2(csv_path, tmp_path, capsys):
+    from coursekit.cli import main
+
+    args = ["finetune", str(csv_path), "--out", str(tmp_path / "out"), "--label-column", "mood"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no column 'mood'" in err and "sentiment" in err
+    assert main(["predict", str(tmp_path / "nothing-here"), "x.png"]) == 2
+    assert "written by coursekit.finetune" in capsys.readouterr().err
+
+
+def test_class_weights_balance_the_loss_and_hidden_folders_are_listed(images):
+    from coursekit.finetune.build import class_weights
+
+    weights = class_weights(np.array([0, 0, 0, 1]), 2)
+    assert weights.tolist() == pytest.approx([4 / 6, 2.0])
+    (images / ".ipynb_checkpoints").mkdir()
+    (images / "README.txt").write_text("clothes", encoding="utf-8")
+    skipped = dict(load_data(images).skipped)
+    assert skipped[str(images / ".ipynb_checkpoints")] == "a hidden folder"
+    assert skipped[str(images / "README.txt")] == "a file, not a class folder"

@@ -67,7 +67,11 @@ def _image_facts(path: Path) -> tuple[int, int, str, str]:
 
 def _load_folder(root: Path, skip_bad: bool) -> UserData:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    skipped = [(str(p), "not a class folder") for p in sorted(root.iterdir()) if p.is_file()]
+    skipped = [
+        (str(p), "a file, not a class folder" if p.is_file() else "a hidden folder")
+        for p in sorted(root.iterdir())
+        if p.is_file() or p.name.startswith(".")
+    ]
     if len(class_dirs) < 2:
         raise DataError(
             f"{root}: found {len(class_dirs)} class folder(s); an image folder needs one "
