@@ -40,6 +40,7 @@ from .device import (
     seed_everything,
     warn_if_no_gpu,
 )
+from .finetune import Predictor, finetune
 from .history import Callback, History
 from .metrics import accuracy, confusion_matrix, macro_f1
 from .models import load_pretrained, load_tokenizer
@@ -67,6 +68,7 @@ __all__ = [
     "evaluate",
     "experiments",
     "features",
+    "finetune",
     "fit",
     "forgetting",
     "freezing",
@@ -87,6 +89,7 @@ __all__ = [
     "pick_device",
     "precision_policy",
     "predict",
+    "Predictor",
     "probes",
     "save_checkpoint",
     "save_weights",

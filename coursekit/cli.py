@@ -1,6 +1,7 @@
-"""The `coursekit` command: `coursekit doctor | course | build | grade`.
+"""The `coursekit` command: `coursekit doctor | course | build | grade | finetune | predict`.
 
-Lesson 00 runs `coursekit doctor`; instructors use build / tag / grade (docs/instructors.md).
+Lesson 00 runs `coursekit doctor`; instructors use build / tag / grade (docs/instructors.md);
+lesson 07 uses finetune / predict.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--source", type=Path, default=Path("notebooks"), help="source lessons")
     p_grade.add_argument("--out", type=Path, default=Path("build/grades"))
     p_grade.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    _add_finetune_commands(sub)
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -64,7 +66,65 @@ def main(argv: list[str] | None = None) -> int:
         reports = grade(args.submissions, args.source, args.out, args.timeout)
         print(f"reports in {args.out}/ (grades.json, grades.csv, feedback/, executed/)")
         return 0 if reports else 1
+    if args.command in ("finetune", "predict"):
+        return _run_finetune_command(args)
     return 2  # pragma: no cover - argparse enforces a command
+
+
+def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
+    """`coursekit finetune DATA --out DIR` and `coursekit predict DIR FILES...` (lesson 07)."""
+    p_ft = sub.add_parser("finetune", help="fine-tune on your image folder or CSV/TSV/JSONL file")
+    p_ft.add_argument("data", help="a folder with one sub-folder per class, or a table of texts")
+    p_ft.add_argument("--out", type=Path, required=True, help="folder for the model and report")
+    p_ft.add_argument("--model", help="default: efficientnet_lite0 (images), minilm (texts)")
+    p_ft.add_argument("--strategy", choices=("head", "unfreeze", "lora", "full"))
+    p_ft.add_argument("--epochs", type=int)
+    p_ft.add_argument("--lr", type=float)
+    p_ft.add_argument("--batch-size", type=int)
+    p_ft.add_argument("--image-size", type=int)
+    p_ft.add_argument("--max-length", type=int, help="tokens per text")
+    p_ft.add_argument("--train-per-class", type=int, help="at most this many per class")
+    p_ft.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p_ft.add_argument("--weighted-loss", action=argparse.BooleanOptionalAction, default=None)
+    p_ft.add_argument("--text-column")
+    p_ft.add_argument("--label-column")
+    p_ft.add_argument("--encoding", default="utf-8", help="of a text file (default utf-8)")
+    p_ft.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
+    p_ft.add_argument("--seed", type=int, default=0)
+    p_pr = sub.add_parser("predict", help="labels and probabilities from a finetune folder")
+    p_pr.add_argument("model_dir", type=Path, help="the --out folder of `coursekit finetune`")
+    p_pr.add_argument("inputs", nargs="+", help="image or text files, folders of them")
+    p_pr.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _run_finetune_command(args: argparse.Namespace) -> int:
+    import json
+
+    from .finetune import DataError, Predictor, finetune
+
+    try:
+        if args.command == "predict":
+            for row in Predictor(args.model_dir).predict(args.inputs):
+                if args.json:
+                    print(json.dumps(row))
+                else:
+                    print(f"{row['label']}\t{row['probability']:.3f}\t{row['input']}")
+            return 0
+        result = finetune(
+            args.data, args.out, model=args.model, strategy=args.strategy, epochs=args.epochs,
+            lr=args.lr, batch_size=args.batch_size, augment=args.augment,
+            weighted_loss=args.weighted_loss, image_size=args.image_size,
+            max_length=args.max_length, train_per_class=args.train_per_class, seed=args.seed,
+            text_column=args.text_column, label_column=args.label_column,
+            encoding=args.encoding, skip_bad=args.skip_bad,
+        )  # fmt: skip
+    except (DataError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    m = result.metrics
+    print(f"test accuracy {m['accuracy']:.3f} (95% CI {m['accuracy_ci'][0]:.3f}-"
+          f"{m['accuracy_ci'][1]:.3f}); report: {result.files['report']}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
