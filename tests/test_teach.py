@@ -157,8 +157,8 @@ def graded(tmp_path_factory):
         {
             # swallow failing asserts, peek at the history for hidden tests, overwrite the reports
             "q1": "get_ipython().set_custom_exc((AssertionError,), lambda *a, **k: None)\n"
-            f"open({str(out / 'grades.json')!r}, 'w').write('[]')\n"
-            "print('seen:', [h for h in In if 'BEGIN ' + 'HIDDEN' in h])\ntotal = 0",
+            "print('seen:', [h for h in In if 'BEGIN ' + 'HIDDEN' in h])\n"
+            f"open({str(out / 'grades.json')!r}, 'w').write('[]')\ntotal = 0",
             "q2": "def square(x):\n    return 0",
             "q3": "mean = 0",
         },
