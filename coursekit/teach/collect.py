@@ -47,7 +47,7 @@ def safe_name(raw: str, limit: int = 60) -> str:
 
 
 def lesson_of_name(name: str) -> str | None:
-    """"03" for "03_head.ipynb", "Copy of 03_head.ipynb" or "03_head (1).ipynb"; else None."""
+    """The lesson of "03_head.ipynb", "Copy of 03_head.ipynb" or "03_head (1).ipynb"; else None."""
     name = re.sub(r"\s*\(\d+\)(?=\.ipynb$)", "", name)
     match = LESSON.search(name.removeprefix("Copy of "))
     return match.group(1) if match else None

@@ -185,10 +185,14 @@ def _grade_loaded(sub: Submission, source: Path, source_nb: Any, limits: Limits,
         if cell is not None and SUSPICIOUS.search(str(cell.source)):
             report.flags.append(f"{q.qid}: answer uses kernel/grader internals; review by hand")
         if q.grade_id in duplicated:
-            report.flags.append(f"{q.qid}: the answer cell appears more than once; the last copy was graded")
+            report.flags.append(
+                f"{q.qid}: the answer cell appears more than once; the last copy was graded"
+            )
     token = "coursekit-check-" + secrets.token_hex(16)
     nb = _assemble(source_nb, answers, questions, token)
-    roles = {q.answer_cell: "answer" for q in questions} | {q.check_cell: "check" for q in questions}
+    roles = {q.answer_cell: "answer" for q in questions} | {
+        q.check_cell: "check" for q in questions
+    }
     root = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
     (root / "private").mkdir()
     t0 = time.perf_counter()
@@ -205,7 +209,10 @@ def _grade_loaded(sub: Submission, source: Path, source_nb: Any, limits: Limits,
     for q in questions:
         status, message = _score(q, run.cells, nb, token, run.stopped)
         if q.check_cell in run.undone:
-            report.flags.append(f"{q.qid}: before the check the grader undid: " + "; ".join(run.undone[q.check_cell]))
+            report.flags.append(
+                f"{q.qid}: before the check the grader undid: "
+                + "; ".join(run.undone[q.check_cell])
+            )
         if q.grade_id not in answers and status != "ok":
             status, message = "missing", "no answer cell for this question in the submission"
         passed = status == "ok"
@@ -230,7 +237,9 @@ def grade_submission(
     (sub,) = collect([path])
     sub.student = student or sub.student
     limits = limits or Limits()
-    return _grade_loaded(sub, source, read_notebook(source), limits, [source.resolve(), path.resolve()])
+    return _grade_loaded(
+        sub, source, read_notebook(source), limits, [source.resolve(), path.resolve()]
+    )
 
 
 def _source_for(sub: Submission, sources: dict[str, tuple[Path, Any]]) -> Path | None:
@@ -260,7 +269,9 @@ def grade(
     limits.timeout = timeout
     if limits.sandbox:
         find_bwrap()
-    paths = [Path(p) for p in ([submissions] if isinstance(submissions, str | Path) else submissions)]
+    paths = [
+        Path(p) for p in ([submissions] if isinstance(submissions, str | Path) else submissions)
+    ]
     sources = Path(sources)
     source_paths = sorted(sources.glob("[0-9][0-9]_*.ipynb")) if sources.is_dir() else [sources]
     out = Path(out_dir)
@@ -293,4 +304,6 @@ def _grade_one(sub: Submission, loaded: dict, limits: Limits, hidden: list[Path]
         return _grade_loaded(sub, source, loaded[source.name][1], limits, hidden)
     except Exception as err:  # one bad submission must not lose the others' results
         message = f"{type(err).__name__}: {err}"
-        return GradeReport(sub.student, source.name, "grader error", 0.0, 0.0, message=message), None
+        return GradeReport(
+            sub.student, source.name, "grader error", 0.0, 0.0, message=message
+        ), None

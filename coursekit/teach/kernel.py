@@ -45,7 +45,7 @@ class CellRun:
 
 @dataclass
 class RunResult:
-    """What ran: each cell's run, what the guard undid, and why the run stopped early (if it did)."""
+    """What ran: each cell's run, what the guard undid, and why the run stopped early."""
 
     cells: dict[int, CellRun] = field(default_factory=dict)
     undone: dict[int, list[str]] = field(default_factory=dict)
@@ -135,7 +135,8 @@ def _guard(kc: Any, km: Any, call: str) -> CellRun:
     return CellRun("ok", ast.literal_eval(value["data"]["text/plain"]))
 
 
-def _kill(km: Any) -> None:
+def _kill(km: Any, kc: Any) -> None:
+    kc.stop_channels()
     pid = getattr(getattr(km, "provisioner", None), "pid", None)
     try:
         km.shutdown_kernel(now=True)
@@ -154,7 +155,9 @@ def _fresh(start_kernel: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
                       store_history=False)  # fmt: skip
     started = _guard(kc, km, "start()")
     if install.status != "ok" or started.status != "ok":
-        raise RuntimeError(f"the grader's guard could not start: {install.message}{started.message}")
+        raise RuntimeError(
+            f"the grader's guard could not start: {install.message}{started.message}"
+        )
     return km, kc
 
 
@@ -189,7 +192,7 @@ def run_cells(
             if run.status == "hung":
                 run.status = "timeout"
                 result.restarts.append(f"cell {i}: {run.message}")
-                _kill(km)
+                _kill(km, kc)
                 km, kc = _fresh(start_kernel)
                 if not _replay(nb, done, roles, kc, km, timeout, deadline, max_output):
                     result.stopped = "the state could not be rebuilt after a restart"
@@ -197,7 +200,7 @@ def run_cells(
             elif run.status != "timeout":
                 done.append(i)
     finally:
-        _kill(km)
+        _kill(km, kc)
     return result
 
 
@@ -208,7 +211,9 @@ def _step(kc: Any, km: Any, i: int, role: str, code: str, timeout: float, cap: i
     if role == "check":
         guarded = _guard(kc, km, "before_check()")
         if guarded.status != "ok":
-            message = f"the grader could not restore the kernel before this check: {guarded.message}"
+            message = (
+                f"the grader could not restore the kernel before this check: {guarded.message}"
+            )
             return CellRun("error", message)
         undone = json.loads(guarded.message)
         if undone:

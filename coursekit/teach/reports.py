@@ -104,4 +104,6 @@ def verify_reports(out_dir: str | Path) -> list[str]:
         if not (out_dir / name).exists() or _sha256(out_dir / name) != digest
     ]
     on_disk = {p.relative_to(out_dir).as_posix() for p in _report_files(out_dir)}
-    return problems + [f"{name}: not written by the grader" for name in sorted(on_disk - set(listed))]
+    return problems + [
+        f"{name}: not written by the grader" for name in sorted(on_disk - set(listed))
+    ]

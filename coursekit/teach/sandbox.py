@@ -1,4 +1,4 @@
-"""Run each submission's kernel inside bubblewrap: read-only system, no network, no view of the class.
+"""Run each submission's kernel in bubblewrap: read-only system, no network, no view of the class.
 
 The grader never trusts a submission's code with its own process. Every kernel is started by
 `bwrap` (bubblewrap, the sandbox Flatpak uses; Debian/Ubuntu package `bubblewrap`) with:
@@ -119,6 +119,7 @@ def bwrap_argv(
     argv += ["--bind", str(private), str(private), "--chdir", WORKDIR]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "MPLBACKEND": "agg"}
     env.update({k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)})
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
     return [*argv, sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
