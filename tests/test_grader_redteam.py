@@ -75,15 +75,16 @@ class Swallow(ast.NodeTransformer):
         return ast.fix_missing_locations(node)
 get_ipython().ast_transformers.append(Swallow())
 total = 0"""
-PATCH = """import builtins, coursekit
-class Anything(float):
+ALWAYS_EQUAL = """class Anything(int):
     def __eq__(self, other):
         return True
-    __hash__ = float.__hash__
+    __hash__ = int.__hash__
+total = Anything(0)"""
+PATCH = """import builtins, coursekit
 coursekit.exercises.check = lambda *a, **k: "fine"
 ck.exercises.check = coursekit.exercises.check
 builtins.sum = lambda *a, **k: 1
-fraction = Anything(0.0)"""
+fraction = 0.0"""
 UNINTERRUPTIBLE = """def square(x):
     return x * x
 while True:
@@ -109,7 +110,8 @@ EXPECTED = {
     "huge_output": [1, 1, 1],
     "leftover": [1, 1, 1],
     "loop": [1, 0, 1],
-    "patcher": [1, 1, 0],
+    "memory_hog": [0, 1, 1],
+    "patcher": [0, 1, 0],
     "reader": [1, 1, 1],
     "renamed": [1, 1, 1],
 }
@@ -159,11 +161,16 @@ def graded(tmp_path_factory):
         "subprocess.Popen([sys.executable, '-c', later], start_new_session=True)\n"
         "total = sum(data)",
         "a_killer": KILL,
+        "memory_hog": "hog = bytearray(16 * 2**30)\ntotal = sum(data)",
         "huge_output": "for i in range(100_000):\n    print('x' * 100)\ntotal = sum(data)",
     }
     for name, code in attacks.items():
         _submit(copy, subs / name / "97_redteam.ipynb", {**RIGHT, "q1": code})
-    _submit(copy, subs / "patcher" / "97_redteam.ipynb", {**RIGHT, "q3": PATCH})
+    _submit(
+        copy,
+        subs / "patcher" / "97_redteam.ipynb",
+        {"q1": ALWAYS_EQUAL, "q2": RIGHT["q2"], "q3": PATCH},
+    )
     _submit(copy, subs / "ast_transformer" / "97_redteam.ipynb", {**RIGHT, "q1": SWALLOW})
     _submit(copy, subs / "loop" / "97_redteam.ipynb", {**RIGHT, "q2": UNINTERRUPTIBLE})
     _submit(copy, subs / "duplicate" / "97_redteam.ipynb", RIGHT, twice="q1")
@@ -239,7 +246,9 @@ def test_killing_the_grader_kills_only_that_kernel(graded):
 def test_patched_checks_and_always_equal_values_fail_and_are_flagged(graded):
     reports, _, _ = graded
     patcher = reports["patcher"]
-    assert points(patcher) == [1, 1, 0] and patcher.questions[2].status == "failed"
+    assert points(patcher) == [0, 1, 0], "q1: == always true; q3: checks replaced"
+    assert patcher.questions[0].status == "failed", "the exact hidden test caught it"
+    assert "not stage6's share" in patcher.questions[2].message, "the real check ran"
     flags = " ".join(patcher.flags)
     assert "coursekit.exercises.check replaced" in flags and "builtins.sum" in flags
     others_unaffected(reports)
@@ -273,6 +282,13 @@ def test_odd_names_duplicates_copies_and_zip_leftovers(graded):
     assert reports["colab"].notebook == reports["renamed"].notebook == "97_redteam.ipynb"
     rows = json.loads((out / "grades.json").read_text(encoding="utf-8"))
     assert not any("MACOSX" in r["student"] or r["student"].startswith(".") for r in rows)
+    others_unaffected(reports)
+
+
+def test_memory_beyond_the_limit_fails_that_answer_only(graded):
+    reports, _, _ = graded
+    hog = reports["memory_hog"]
+    assert points(hog) == [0, 1, 1] and "MemoryError" in hog.questions[0].message
     others_unaffected(reports)
 
 

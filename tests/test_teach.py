@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -10,8 +11,10 @@ import pytest
 
 from coursekit.cli import main as cli
 from coursekit.teach import build, find_questions, grade, tag_exercises
+from coursekit.teach.grade import Limits, SandboxUnavailable
 from coursekit.teach.notebooks import NotebookFormatError, read_notebook
 
+SANDBOX = shutil.which("bwrap") is not None  # tests/test_grader_redteam.py requires it
 BADGE = (
     "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
     "(https://colab.research.google.com/github/coursekit/coursekit/blob/main/notebooks/99_demo.ipynb)"
@@ -168,7 +171,7 @@ def graded(tmp_path_factory):
         if cell.metadata.get("nbgrader", {}).get("grade"):
             cell.source = "pass"
     nbformat.write(nb, tamper)
-    reports = grade([subs], lesson, out, timeout=5)
+    reports = grade([subs], lesson, out, 5, Limits(sandbox=SANDBOX))
     return {r.student: r for r in reports}, out
 
 
@@ -232,9 +235,19 @@ def test_cli_build_and_grade(lesson, tmp_path, capsys):
                 str(tmp_path / "g"),
                 "--timeout",
                 "30",
+                *([] if SANDBOX else ["--unsafe-no-sandbox"]),
             ]
         )
         == 0
     )
     rows = json.loads((tmp_path / "g" / "grades.json").read_text())
     assert rows[0]["score"] == 3, "the solutions copy earns full marks"
+
+
+def test_without_bubblewrap_the_grader_refuses(lesson, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+        grade([lesson], lesson, tmp_path / "g")
+    assert cli(["grade", str(lesson), "--source", str(lesson), "--out", str(tmp_path)]) == 2
+    assert "--unsafe-no-sandbox" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists(), "nothing ran"

@@ -124,10 +124,10 @@ def execute(kc: Any, km: Any, code: str, timeout: float, max_output: int, **kw: 
     return CellRun("error", text[:500], outputs)
 
 
-def _guard(kc: Any, km: Any, call: str) -> CellRun:
+def _guard(kc: Any, km: Any, call: str, timeout: float = 60.0) -> CellRun:
     """Call the kernel-side guard through user_expressions (no transformers touch it)."""
     expr = f"__import__('sys').modules['_coursekit_guard'].{call}"
-    run = execute(kc, km, "", 60.0, 10**6, silent=True, store_history=False,
+    run = execute(kc, km, "", min(60.0, timeout), 10**6, silent=True, store_history=False,
                   user_expressions={"g": expr})  # fmt: skip
     value = run.user_expressions.get("g", {})
     if run.status != "ok" or value.get("status") != "ok":
@@ -193,23 +193,29 @@ def run_cells(
                 run.status = "timeout"
                 result.restarts.append(f"cell {i}: {run.message}")
                 _kill(km, kc)
-                km, kc = _fresh(start_kernel)
+                try:
+                    km, kc = _fresh(start_kernel)
+                except Exception as err:  # noqa: BLE001 - reported, the class goes on
+                    km = kc = None
+                    result.stopped = f"the kernel could not be restarted: {err}"
+                    break
                 if not _replay(nb, done, roles, kc, km, timeout, deadline, max_output):
                     result.stopped = "the state could not be rebuilt after a restart"
                     break
             elif run.status != "timeout":
                 done.append(i)
     finally:
-        _kill(km, kc)
+        if km is not None:
+            _kill(km, kc)
     return result
 
 
 def _step(kc: Any, km: Any, i: int, role: str, code: str, timeout: float, cap: int) -> CellRun:
     """One cell, with the guard's bookkeeping before answers and its restoring before checks."""
     if role == "answer":
-        _guard(kc, km, "before_answer()")
+        _guard(kc, km, "before_answer()", timeout)
     if role == "check":
-        guarded = _guard(kc, km, "before_check()")
+        guarded = _guard(kc, km, "before_check()", timeout)
         if guarded.status != "ok":
             message = (
                 f"the grader could not restore the kernel before this check: {guarded.message}"
@@ -225,9 +231,11 @@ def _replay(nb, done, roles, kc, km, timeout, deadline, cap) -> bool:  # noqa: A
     """Run again the cells that had finished, in a fresh kernel; their outputs are dropped."""
     for i in done:
         left = deadline - time.monotonic()
+        if left <= 0:
+            return False
         run = _step(kc, km, i, roles.get(i, ""), nb.cells[i].source, min(timeout, left), cap)
         if run.status == "undone":
             run = _step(kc, km, i, "", nb.cells[i].source, min(timeout, left), cap)
-        if left <= 0 or run.status in ("dead", "hung", "timeout"):
+        if run.status in ("dead", "hung", "timeout"):
             return False
     return True

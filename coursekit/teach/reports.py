@@ -17,6 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .collect import safe_name
+
 if TYPE_CHECKING:
     from .grade import GradeReport
 
@@ -32,7 +34,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _stem(report: GradeReport) -> str:
-    return f"{report.student}__{Path(report.notebook).stem}"
+    return f"{safe_name(report.student)}__{safe_name(Path(report.notebook).stem)}"
 
 
 def executed_path(out_dir: Path, report: GradeReport) -> Path:
