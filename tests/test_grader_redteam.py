@@ -187,8 +187,8 @@ def graded(tmp_path_factory):
     before = hashlib.sha256(honest.read_bytes()).hexdigest()
     os.environ["REDTEAM_SECRET"] = "the grader's environment"
     try:
-        limits = Limits(timeout=20, budget=300, memory_gb=8, max_output_mb=1)
-        reports = grade([subs], source, out, 20, limits)
+        limits = Limits(timeout=15, budget=300, memory_gb=8, max_output_mb=1)
+        reports = grade([subs], source, out, 15, limits)
     finally:
         del os.environ["REDTEAM_SECRET"]
     time.sleep(4)  # give a leftover process time to act, if it survived

@@ -242,6 +242,9 @@ def test_cli_build_and_grade(lesson, tmp_path, capsys):
     )
     rows = json.loads((tmp_path / "g" / "grades.json").read_text())
     assert rows[0]["score"] == 3, "the solutions copy earns full marks"
+    assert cli(["grade", "--verify", "--out", str(tmp_path / "g")]) == 0
+    (tmp_path / "g" / "grades.json").write_text("[]")
+    assert cli(["grade", "--verify", "--out", str(tmp_path / "g")]) == 1
 
 
 def test_without_bubblewrap_the_grader_refuses(lesson, tmp_path, monkeypatch, capsys):
