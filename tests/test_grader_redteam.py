@@ -16,8 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_teach import make_lesson
 
-from coursekit.teach import build, grade, tag_exercises
+from coursekit.teach import build, grade
 from coursekit.teach.grade import Limits
 from coursekit.teach.reports import verify_reports
 
@@ -137,14 +138,7 @@ def _submit(student_copy: Path, out: Path, answers: dict[str, str], twice: str =
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("redteam")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell(s) if k == "md" else nbformat.v4.new_code_cell(s)
-        for k, s in LESSON
-    ]
-    source = tmp / "source" / "97_redteam.ipynb"
-    source.parent.mkdir()
-    nbformat.write(tag_exercises(nb), source)
+    source = make_lesson(tmp, LESSON, "97_redteam.ipynb")
     (copy,) = build("student", source, tmp / "student", "")
     subs, out = tmp / "subs", tmp / "grades"
     honest = _submit(copy, subs / "honest" / "97_redteam.ipynb", RIGHT)
@@ -152,7 +146,9 @@ def graded(tmp_path_factory):
     marker = tmp / "leftover-was-here"
     attacks = {
         "reader": f"import os\nprint('reader saw:', [p for p in {secrets!r} if os.path.exists(p)],"
-        " sorted(k for k in os.environ if 'REDTEAM' in k))\ntotal = sum(data)",
+        " sorted(k for k in os.environ if 'REDTEAM' in k))\nimport socket\ntry:\n"
+        "    socket.create_connection(('1.1.1.1', 53), timeout=2)\n    print('network: open')\n"
+        "except OSError as err:\n    print('network:', type(err).__name__)\ntotal = sum(data)",
         "classmate": f"for p in [{str(honest)!r}]:\n    try:\n        open(p, 'w').write('{{}}')\n"
         "    except OSError as err:\n        print('blocked:', type(err).__name__)\n"
         "total = sum(data)",
@@ -215,7 +211,8 @@ def executed_text(out: Path, student: str, cell: int) -> str:
 def test_reading_sources_others_and_environment_sees_nothing(graded):
     reports, out, _ = graded
     assert points(reports["reader"]) == [1, 1, 1]
-    assert "reader saw: [] []" in executed_text(out, "reader", 3)
+    seen = executed_text(out, "reader", 3)
+    assert "reader saw: [] []" in seen and "network: open" not in seen and "network: " in seen
     others_unaffected(reports)
 
 

@@ -51,14 +51,14 @@ RIGHT = {
 }
 
 
-def make_lesson(folder: Path) -> Path:
-    """A tagged source lesson with three exercises and hidden tests, in folder/source/."""
+def make_lesson(folder: Path, cells=CELLS, name: str = "99_demo.ipynb") -> Path:
+    """A tagged source lesson (default: three exercises with hidden tests) in folder/source/."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
-        for kind, src in CELLS
+        for kind, src in cells
     ]
-    path = folder / "source" / "99_demo.ipynb"
+    path = folder / "source" / name
     path.parent.mkdir()
     nbformat.write(tag_exercises(nb), path)
     return path
