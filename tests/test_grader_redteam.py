@@ -183,8 +183,8 @@ def graded(tmp_path_factory):
     before = hashlib.sha256(honest.read_bytes()).hexdigest()
     os.environ["REDTEAM_SECRET"] = "the grader's environment"
     try:
-        limits = Limits(timeout=15, budget=300, memory_gb=8, max_output_mb=1)
-        reports = grade([subs], source, out, 15, limits)
+        limits = Limits(timeout=60, budget=400, memory_gb=8, max_output_mb=1)
+        reports = grade([subs], source, out, 60, limits)
     finally:
         del os.environ["REDTEAM_SECRET"]
     time.sleep(4)  # give a leftover process time to act, if it survived
@@ -264,7 +264,7 @@ def test_an_uninterruptible_loop_restarts_the_kernel_and_grading_goes_on(graded)
     loop = reports["loop"]
     assert [q.status for q in loop.questions] == ["passed", "timeout", "passed"]
     assert any("ignored the interrupt" in f for f in loop.flags)
-    assert loop.seconds < 300
+    assert loop.seconds < 400
     others_unaffected(reports)
 
 

@@ -20,7 +20,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from .collect import Submission, collect
 from .kernel import run_cells
 from .notebooks import Question, find_questions, lesson_of, read_notebook
 from .reports import executed_path, write_reports
-from .sandbox import SandboxUnavailable, bwrap_argv, find_bwrap, write_kernelspec
+from .sandbox import SandboxUnavailable, find_bwrap, kernel_starter
 
 __all__ = [
     "GradeReport",
@@ -122,35 +121,6 @@ def _assemble(source: Any, answers: dict[str, Any], questions: list[Question], t
     return nb
 
 
-def _kernel_starter(private: Path, limits: Limits, hidden: list[Path]) -> Any:
-    """A function that starts a fresh kernel for one submission: sandboxed, or (unsafe) not."""
-    from jupyter_client import KernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    def start() -> tuple[Any, Any]:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        if limits.sandbox:
-            argv = bwrap_argv(find_bwrap(), private, hidden, limits.memory_gb, limits.max_output_mb)
-            specs = KernelSpecManager(kernel_dirs=[str(private.parent / "spec")])
-            km = KernelManager(
-                kernel_name=write_kernelspec(private.parent / "spec", argv),
-                kernel_spec_manager=specs,
-                transport="ipc",
-                ip=str(private / "k"),
-                connection_file=str(private / "kernel.json"),
-            )
-            km.start_kernel(**quiet)
-        else:
-            km = KernelManager(kernel_name="python3")
-            km.start_kernel(cwd=str(private), **quiet)
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=120)
-        return km, kc
-
-    return start
-
-
 def _score(q: Question, cells: dict, nb: Any, token: str, stopped: str) -> tuple[str, str]:
     answer, check = cells.get(q.answer_cell), cells.get(q.check_cell)
     if check is None:
@@ -197,7 +167,9 @@ def _grade_loaded(sub: Submission, source: Path, source_nb: Any, limits: Limits,
     (root / "private").mkdir()
     t0 = time.perf_counter()
     try:
-        starter = _kernel_starter(root / "private", limits, hidden)
+        starter = kernel_starter(
+            root / "private", hidden, limits.memory_gb, limits.max_output_mb, limits.sandbox
+        )
         run = run_cells(nb, roles, starter, limits.timeout, limits.budget,
                         int(limits.max_output_mb * 2**20))  # fmt: skip
     finally:

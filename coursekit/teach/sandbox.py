@@ -23,9 +23,17 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["SandboxUnavailable", "bwrap_argv", "find_bwrap", "write_kernelspec"]
+__all__ = [
+    "SandboxUnavailable",
+    "bwrap_argv",
+    "find_bwrap",
+    "kernel_starter",
+    "write_kernelspec",
+]
 
 KERNEL_NAME = "coursekit-sandbox"
 WORKDIR = "/tmp/work"  # the kernel's working folder and HOME: a tmpfs of at most max_file_mb
@@ -140,3 +148,39 @@ def write_kernelspec(folder: Path, argv: list[str]) -> str:
         )
     )
     return KERNEL_NAME
+
+
+def kernel_starter(
+    private: Path, hidden: list[Path], memory_gb: float, max_file_mb: float, sandbox: bool = True
+) -> Callable[[], tuple[Any, Any]]:
+    """A function that starts a fresh kernel (and client) for one submission.
+
+    sandbox=False (`--unsafe-no-sandbox`) starts a plain kernel in `private`, as the grader's user.
+    """
+    import subprocess
+
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    def start() -> tuple[Any, Any]:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        if sandbox:
+            argv = bwrap_argv(find_bwrap(), private, hidden, memory_gb, max_file_mb)
+            specs = private.parent / "spec"
+            km = KernelManager(
+                kernel_name=write_kernelspec(specs, argv),
+                kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
+                transport="ipc",
+                ip=str(private / "k"),
+                connection_file=str(private / "kernel.json"),
+            )
+            km.start_kernel(**quiet)
+        else:
+            km = KernelManager(kernel_name="python3")
+            km.start_kernel(cwd=str(private), **quiet)
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=120)
+        return km, kc
+
+    return start
