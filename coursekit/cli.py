@@ -31,10 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     p_tag = sub.add_parser("tag", help="tag the exercises of source lessons (nbgrader metadata)")
     p_tag.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
     p_grade = sub.add_parser("grade", help="run submissions against the hidden tests; report")
-    p_grade.add_argument("submissions", nargs="+", type=Path, help="notebooks or folders")
+    p_grade.add_argument("submissions", nargs="*", type=Path, help="notebooks or folders")
     p_grade.add_argument("--source", type=Path, default=Path("notebooks"), help="source lessons")
     p_grade.add_argument("--out", type=Path, default=Path("build/grades"))
     p_grade.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    p_grade.add_argument("--submission-timeout", type=int, default=3600, help="s per submission")
+    p_grade.add_argument("--memory-gb", type=float, default=0, help="kernel memory limit (0: none)")
+    p_grade.add_argument("--max-output-mb", type=float, default=5, help="output per cell")
+    p_grade.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run submissions without bubblewrap, as you, with your files (trusted code only)",
+    )
+    p_grade.add_argument("--verify", action="store_true", help="check --out against its manifest")
     _add_finetune_commands(sub)
     args = parser.parse_args(argv)
 
@@ -61,11 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {len(qids)} exercises {', '.join(qids)}")
         return 0
     if args.command == "grade":
-        from .teach import grade
-
-        reports = grade(args.submissions, args.source, args.out, args.timeout)
-        print(f"reports in {args.out}/ (grades.json, grades.csv, feedback/, executed/)")
-        return 0 if reports else 1
+        return _grade(args)
     if args.command in ("finetune", "predict"):
         return _run_finetune_command(args)
     return 2  # pragma: no cover - argparse enforces a command
@@ -125,6 +130,38 @@ def _run_finetune_command(args: argparse.Namespace) -> int:
     print(f"test accuracy {m['accuracy']:.3f} (95% CI {m['accuracy_ci'][0]:.3f}-"
           f"{m['accuracy_ci'][1]:.3f}); report: {result.files['report']}")  # fmt: skip
     return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .teach.grade import Limits, SandboxUnavailable, grade
+    from .teach.reports import MANIFEST, verify_reports
+
+    if args.verify:
+        problems = verify_reports(args.out)
+        print("\n".join(problems) or f"{args.out}: every report matches {MANIFEST}")
+        return 1 if problems else 0
+    if not args.submissions:
+        print("coursekit grade: name the submissions (notebooks or folders)", file=sys.stderr)
+        return 2
+    limits = Limits(
+        args.timeout,
+        args.submission_timeout,
+        args.memory_gb,
+        args.max_output_mb,
+        sandbox=not args.unsafe_no_sandbox,
+    )
+    try:
+        reports = grade(args.submissions, args.source, args.out, args.timeout, limits)
+    except SandboxUnavailable as err:
+        print(f"coursekit grade: {err}", file=sys.stderr)
+        return 2
+    digest = (args.out / MANIFEST).read_bytes() if reports else b""
+    print(f"reports in {args.out}/ (grades.json, grades.csv, feedback/, executed/, {MANIFEST})")
+    if digest:
+        import hashlib
+
+        print(f"sha256 of {MANIFEST}: {hashlib.sha256(digest).hexdigest()} (keep it)")
+    return 0 if reports else 1
 
 
 if __name__ == "__main__":

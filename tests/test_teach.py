@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -10,8 +11,10 @@ import pytest
 
 from coursekit.cli import main as cli
 from coursekit.teach import build, find_questions, grade, tag_exercises
+from coursekit.teach.grade import Limits, SandboxUnavailable
 from coursekit.teach.notebooks import NotebookFormatError, read_notebook
 
+SANDBOX = shutil.which("bwrap") is not None  # tests/test_grader_redteam.py requires it
 BADGE = (
     "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
     "(https://colab.research.google.com/github/coursekit/coursekit/blob/main/notebooks/99_demo.ipynb)"
@@ -48,14 +51,14 @@ RIGHT = {
 }
 
 
-def make_lesson(folder: Path) -> Path:
-    """A tagged source lesson with three exercises and hidden tests, in folder/source/."""
+def make_lesson(folder: Path, cells=CELLS, name: str = "99_demo.ipynb") -> Path:
+    """A tagged source lesson (default: three exercises with hidden tests) in folder/source/."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
-        for kind, src in CELLS
+        for kind, src in cells
     ]
-    path = folder / "source" / "99_demo.ipynb"
+    path = folder / "source" / name
     path.parent.mkdir()
     nbformat.write(tag_exercises(nb), path)
     return path
@@ -157,8 +160,8 @@ def graded(tmp_path_factory):
         {
             # swallow failing asserts, peek at the history for hidden tests, overwrite the reports
             "q1": "get_ipython().set_custom_exc((AssertionError,), lambda *a, **k: None)\n"
-            f"open({str(out / 'grades.json')!r}, 'w').write('[]')\n"
-            "print('seen:', [h for h in In if 'BEGIN ' + 'HIDDEN' in h])\ntotal = 0",
+            "print('seen:', [h for h in In if 'BEGIN ' + 'HIDDEN' in h])\n"
+            f"open({str(out / 'grades.json')!r}, 'w').write('[]')\ntotal = 0",
             "q2": "def square(x):\n    return 0",
             "q3": "mean = 0",
         },
@@ -168,7 +171,7 @@ def graded(tmp_path_factory):
         if cell.metadata.get("nbgrader", {}).get("grade"):
             cell.source = "pass"
     nbformat.write(nb, tamper)
-    reports = grade([subs], lesson, out, timeout=5)
+    reports = grade([subs], lesson, out, 5, Limits(sandbox=SANDBOX))
     return {r.student: r for r in reports}, out
 
 
@@ -232,9 +235,22 @@ def test_cli_build_and_grade(lesson, tmp_path, capsys):
                 str(tmp_path / "g"),
                 "--timeout",
                 "30",
+                *([] if SANDBOX else ["--unsafe-no-sandbox"]),
             ]
         )
         == 0
     )
     rows = json.loads((tmp_path / "g" / "grades.json").read_text())
     assert rows[0]["score"] == 3, "the solutions copy earns full marks"
+    assert cli(["grade", "--verify", "--out", str(tmp_path / "g")]) == 0
+    (tmp_path / "g" / "grades.json").write_text("[]")
+    assert cli(["grade", "--verify", "--out", str(tmp_path / "g")]) == 1
+
+
+def test_without_bubblewrap_the_grader_refuses(lesson, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+        grade([lesson], lesson, tmp_path / "g")
+    assert cli(["grade", str(lesson), "--source", str(lesson), "--out", str(tmp_path)]) == 2
+    assert "--unsafe-no-sandbox" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists(), "nothing ran"
