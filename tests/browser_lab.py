@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on show
 TALLEST_SCREENSHOT = 16000  # pixels; Chromium cannot capture much taller pages in one shot
 
 # Lab settings for a test: every cell stays in the page (no windowing), so the whole notebook can
@@ -97,7 +98,8 @@ class JupyterLab:
         return json.loads(body) if body else None
 
     def url(self, notebook: str) -> str:
-        return f"{self.base}/lab/tree/{notebook}?token={self.token}"
+        # `reset`: a fresh workspace, not the tabs (and kernels) of the notebook opened before
+        return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"
 
     def shutdown_kernels(self) -> None:
         """Stop every running kernel (each lesson's kernel holds its models in memory)."""
@@ -168,7 +170,7 @@ class LabNotebook:
 
     def open(self, timeout_s: float = 180) -> LabNotebook:
         self.page.goto(self.lab.url(self.path), timeout=timeout_s * 1000)
-        self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
+        self.page.wait_for_selector(f"{PANEL} .jp-Cell", timeout=timeout_s * 1000)
         self.wait_for_kernel(timeout_s)
         # More room for the notebook: fold the file browser away, as a learner might.
         self.page.click(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
@@ -204,7 +206,7 @@ class LabNotebook:
 
     def run_cell(self, index: int, timeout_s: float) -> list[dict]:
         """Select cell `index` (its prompt area) and run it with Shift+Enter."""
-        cell = self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index)
+        cell = self.page.locator(f"{PANEL} .jp-Cell").nth(index)
         cell.locator(".jp-InputPrompt").click()
         self.page.keyboard.press("Shift+Enter")
         return self.wait_for_run(timeout_s, cell_index=index)
@@ -240,8 +242,8 @@ class LabNotebook:
         """The whole notebook in one picture: the window is made as tall as the notebook."""
         path.parent.mkdir(parents=True, exist_ok=True)
         height = self.page.evaluate(
-            "() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
-            ".jp-WindowedPanel-outer').scrollHeight"
+            f"() => {{ const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');"
+            " outer.scrollTop = 0; return outer.scrollHeight; }"
         )
         width = self.page.viewport_size["width"]
         self.page.set_viewport_size({"width": width, "height": min(height + 160, TALLEST_SCREENSHOT)})

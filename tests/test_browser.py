@@ -100,9 +100,9 @@ def screenshot_on_failure(notebook: LabNotebook, name: str) -> Iterator[None]:
 
 def run_notebook(page, lab: JupyterLab, path: str, name: str) -> tuple[LabNotebook, list[dict]]:
     """Open `path`, run all its cells through the UI, screenshot it; the cells as rendered."""
-    notebook = LabNotebook(page, lab, path).open()
+    notebook = LabNotebook(page, lab, path)
     with screenshot_on_failure(notebook, name):
-        cells = notebook.run_all(RUN_TIMEOUT_S)
+        cells = notebook.open().run_all(RUN_TIMEOUT_S)
     notebook.screenshot(SCREENSHOTS / f"{name}.png")
     return notebook, cells
 
