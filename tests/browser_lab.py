@@ -23,7 +23,7 @@ from typing import Any
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook on show
-TALLEST_SCREENSHOT = 16000  # pixels; Chromium cannot capture much taller pages in one shot
+TALLEST_SCREENSHOT = 10000  # pixels per picture (Chromium cannot capture much taller ones)
 
 # Lab settings for a test: every cell stays in the page (no windowing), so the whole notebook can
 # be read and photographed; no news or update pop-ups over the notebook.
@@ -91,7 +91,9 @@ class JupyterLab:
 
     def api(self, path: str, method: str = "GET") -> Any:
         request = urllib.request.Request(
-            f"{self.base}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+            f"{self.base}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
@@ -124,9 +126,16 @@ class JupyterLab:
 OBSERVER_JS = """() => {
   const notebook = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   const log = window.__coursekit = {images: {}, progress: {}, widgetErrors: []};
-  const hash = s => { let h = 5381; for (let i = 0; i < s.length; i++) h = (h * 33 + s.charCodeAt(i)) | 0; return h; };
-  const cellIndex = el => Array.from(notebook.querySelectorAll('.jp-Cell')).indexOf(el.closest('.jp-Cell'));
-  const push = (table, el, value) => { const i = cellIndex(el); (table[i] = table[i] || []).push(value); };
+  const hash = window.__coursekitHash = s => {
+    let h = 5381;
+    for (let i = 0; i < s.length; i++) h = (h * 33 + s.charCodeAt(i)) | 0;
+    return h;
+  };
+  const cells = () => Array.from(notebook.querySelectorAll('.jp-Cell'));
+  const push = (table, el, value) => {
+    const i = cells().indexOf(el.closest('.jp-Cell'));
+    (table[i] = table[i] || []).push(value);
+  };
   const seen = el => {
     if (el.matches('.jp-RenderedImage img')) push(log.images, el, hash(el.src));
     if (el.matches('.widget-hprogress')) push(log.progress, el, 1);
@@ -141,7 +150,7 @@ OBSERVER_JS = """() => {
         node.querySelectorAll('.jp-RenderedImage img, .widget-hprogress').forEach(seen);
       }
     }
-  }).observe(notebook, {childList: true, subtree: true, attributes: true, attributeFilter: ['src']});
+  }).observe(notebook, {childList: true, subtree: true, attributeFilter: ['src']});
 }"""
 
 # Everything a learner can read in each cell, in order.
@@ -155,8 +164,8 @@ CELLS_JS = """() => {
     outputs: Array.from(cell.querySelectorAll('.jp-OutputArea-output')).map(o => ({
       mime: o.getAttribute('data-mime-type') || '', text: o.innerText})),
     images: Array.from(cell.querySelectorAll('.jp-RenderedImage img')).map(img => img.src.length),
-    imageHashes: Array.from(cell.querySelectorAll('.jp-RenderedImage img')).map(img => {
-      let h = 5381; const s = img.src; for (let i = 0; i < s.length; i++) h = (h * 33 + s.charCodeAt(i)) | 0; return h; }),
+    imageHashes: Array.from(cell.querySelectorAll('.jp-RenderedImage img'))
+      .map(img => window.__coursekitHash(img.src)),
     links: Array.from(cell.querySelectorAll('a[href]')).map(a => a.href),
   }));
 }"""
@@ -238,15 +247,22 @@ class LabNotebook:
             "widgetErrors": log["widgetErrors"],
         }
 
-    def screenshot(self, path: Path) -> Path:
-        """The whole notebook in one picture: the window is made as tall as the notebook."""
+    def screenshot(self, path: Path) -> list[Path]:
+        """The whole notebook: the window is made as tall as the notebook (up to
+        TALLEST_SCREENSHOT); a longer notebook continues in `name-2.png`, `name-3.png`..."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        height = self.page.evaluate(
-            f"() => {{ const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');"
-            " outer.scrollTop = 0; return outer.scrollHeight; }"
-        )
+        outer = f"document.querySelector('{PANEL} .jp-WindowedPanel-outer')"
+        height = self.page.evaluate(f"() => {outer}.scrollHeight")
         width = self.page.viewport_size["width"]
-        self.page.set_viewport_size({"width": width, "height": min(height + 160, TALLEST_SCREENSHOT)})
+        self.page.set_viewport_size(
+            {"width": width, "height": min(height + 160, TALLEST_SCREENSHOT)}
+        )
         time.sleep(1)  # let the layout settle at the new size
-        self.page.screenshot(path=str(path))
-        return path
+        shown = self.page.evaluate(f"() => {outer}.clientHeight")
+        paths = []
+        for k in range(-(-height // shown)):
+            self.page.evaluate(f"() => {{ {outer}.scrollTop = {k * shown}; }}")
+            time.sleep(0.5)
+            paths.append(path if k == 0 else path.with_name(f"{path.stem}-{k + 1}{path.suffix}"))
+            self.page.screenshot(path=str(paths[-1]))
+        return paths

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_lab import JupyterLab, LabNotebook, find_chromium
 
 from coursekit.config import settings
 from coursekit.teach import build
+
+from browser_lab import JupyterLab, LabNotebook, find_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -102,9 +102,7 @@ def remove_region(source: str, begin: str, end: str, where: str = "") -> str:
     return "\n".join(lines).rstrip("\n")
 
 
-def _stub_solutions(
-    source: str, qid: str, later_code: str, where: str, defined: set[str]
-) -> str:
+def _stub_solutions(source: str, qid: str, later_code: str, where: str, defined: set[str]) -> str:
     lines = source.splitlines()
     for start, stop in reversed(regions(source, SOLUTION_BEGIN, SOLUTION_END, where)):
         indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
@@ -135,7 +133,9 @@ def build_notebook(nb: Any, kind: str, lesson: str, name: str, colab_dir: str | 
             cell.source = remove_region(cell.source, HIDDEN_BEGIN, HIDDEN_END, where)
             bound = _assigned_names(cell.source)
             if kind == "student" and i in answers:
-                cell.source = _stub_solutions(cell.source, answers[i], code_after[i], where, defined)
+                cell.source = _stub_solutions(
+                    cell.source, answers[i], code_after[i], where, defined
+                )
             elif kind == "student" and regions(cell.source, SOLUTION_BEGIN, SOLUTION_END, where):
                 raise ValueError(f"{where}: solution markers outside a tagged answer cell")
             defined.update(bound)
