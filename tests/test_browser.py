@@ -150,6 +150,7 @@ def test_setup_notebook_live_plot_and_progress_bars(page, lab):
         assert len(bars) >= epochs, bars
         # The live plot: one figure in the cell, redrawn in place once per epoch, the last shown.
         assert len(cells[first_fit]["images"]) == 1, "the live plot stacked figures"
+        assert cells[first_fit]["outputs"][0]["mime"] == "image/png", "plot above the epoch lines"
         drawn = seen["images"].get(first_fit, [])
         assert len(set(drawn)) >= epochs, f"{len(set(drawn))} distinct plots for {epochs} epochs"
         assert cells[first_fit]["imageHashes"] == [drawn[-1]]
