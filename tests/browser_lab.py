@@ -34,9 +34,12 @@ LAB_SETTINGS = {
 
 
 def find_chromium() -> str | None:
-    """The Chromium to drive: $COURSEKIT_CHROMIUM, Debian's `chromium`, or one on the PATH."""
-    candidates = [os.environ.get("COURSEKIT_CHROMIUM", ""), *CHROMIUM_PATHS]
-    found = [c for c in candidates if c and Path(c).is_file()]
+    """The Chromium to drive: $COURSEKIT_CHROMIUM if set, else Debian's `chromium` or one on
+    the PATH; None when there is none."""
+    if "COURSEKIT_CHROMIUM" in os.environ:
+        wanted = os.environ["COURSEKIT_CHROMIUM"]
+        return wanted if Path(wanted).is_file() else None
+    found = [c for c in CHROMIUM_PATHS if Path(c).is_file()]
     return found[0] if found else shutil.which("chromium")
 
 
