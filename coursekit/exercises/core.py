@@ -86,7 +86,7 @@ def check(qid: str, answer: Any = None, **context: Any) -> str:
 def expect_type(value: Any, types: type | tuple[type, ...], name: str, hint: str = "") -> None:
     """Raise `Wrong` unless `value` is an instance of `types`."""
     if value is None:
-        raise Wrong(f"`{name}` is None.", hint or "did the cell assign it (and not just print it)?")
+        raise Wrong(f"`{name}` is None.", "did the cell assign it (and not just print it)?")
     if not isinstance(value, types):
         wanted = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
         raise Wrong(f"`{name}` is a {type(value).__name__}, expected a {wanted}.", hint)

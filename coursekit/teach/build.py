@@ -14,6 +14,7 @@ import ast
 import copy
 import re
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,20 @@ def _names_read(code: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def stub_for(qid: str, solution: str, later_code: str, indent: str = "") -> list[str]:
-    """The lines that replace a solution: what to do, the names to define, NotImplementedError."""
+def stub_for(
+    qid: str, solution: str, later_code: str, indent: str = "", defined: Iterable[str] = ()
+) -> list[str]:
+    """The lines that replace a solution: what to do, the names to define, NotImplementedError.
+
+    Each new name the self-check reads starts as None (names in `defined`, set by earlier cells,
+    are left alone), so running the check before answering gives its hint, not a NameError.
+    """
     used_later = _names_read(later_code)
     needed = [n for n in _assigned_names(solution) if n in used_later]
     lines = [f"# Exercise {qid}: your code here (the instructions are in the cell above)."]
     if needed:
         lines.append("# It must define: " + ", ".join(needed))
+    lines += [f"{n} = None  # your answer" for n in needed if n not in set(defined)]
     lines.append(
         f'raise NotImplementedError("Exercise {qid}: replace this line with your solution")'
     )
@@ -94,13 +102,13 @@ def remove_region(source: str, begin: str, end: str, where: str = "") -> str:
     return "\n".join(lines).rstrip("\n")
 
 
-def _stub_solutions(source: str, qid: str, later_code: str, where: str) -> str:
+def _stub_solutions(source: str, qid: str, later_code: str, where: str, defined: set[str]) -> str:
     lines = source.splitlines()
     for start, stop in reversed(regions(source, SOLUTION_BEGIN, SOLUTION_END, where)):
         indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
         solution = "\n".join(lines[start + 1 : stop])
         later = "\n".join(lines[stop + 1 :]) + "\n" + later_code
-        lines[start : stop + 1] = stub_for(qid, solution, later, indent)
+        lines[start : stop + 1] = stub_for(qid, solution, later, indent, defined)
     return "\n".join(lines)
 
 
@@ -118,14 +126,19 @@ def build_notebook(nb: Any, kind: str, lesson: str, name: str, colab_dir: str | 
     questions = find_questions(out, lesson)
     answers = {q.answer_cell: q.qid for q in questions}
     code_after = {q.answer_cell: out.cells[q.check_cell].source for q in questions}
+    defined: set[str] = set()  # names bound by the cells so far
     for i, cell in enumerate(out.cells):
         where = f"{name}, cell {i}"
         if cell.cell_type == "code":
             cell.source = remove_region(cell.source, HIDDEN_BEGIN, HIDDEN_END, where)
+            bound = _assigned_names(cell.source)
             if kind == "student" and i in answers:
-                cell.source = _stub_solutions(cell.source, answers[i], code_after[i], where)
+                cell.source = _stub_solutions(
+                    cell.source, answers[i], code_after[i], where, defined
+                )
             elif kind == "student" and regions(cell.source, SOLUTION_BEGIN, SOLUTION_END, where):
                 raise ValueError(f"{where}: solution markers outside a tagged answer cell")
+            defined.update(bound)
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "markdown":
             cell.source = _point_badge(cell.source, colab_dir, name)

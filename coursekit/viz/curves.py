@@ -70,6 +70,14 @@ class LivePlot(Callback):
         self.fig = Figure(figsize=(10, 3.6))
         self._handle = None
 
+    def on_fit_start(self, state: FitState) -> None:
+        if self.live and self._handle is None:
+            from IPython.display import display
+
+            # Reserve the plot's place in the cell output now, above the epoch lines `fit`
+            # prints, so every redraw lands in one spot instead of between those lines.
+            self._handle = display({"text/plain": ""}, raw=True, display_id=True)
+
     def on_epoch_end(self, state: FitState) -> None:
         if not self.live:
             return

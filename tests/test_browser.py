@@ -1,0 +1,192 @@
+"""The course as learners see it: JupyterLab in a real (headless) Chromium, driven by Playwright.
+
+JupyterLab starts exactly as the README says (`jupyter lab notebooks/`, from this environment),
+on a copy of the lessons so the sources are never saved over, with COURSEKIT_MODE=quick and the
+progress bars on. Each test runs a notebook from the Run menu and checks the rendered page: no
+error outputs, progress bars rendered as widgets, the live plot updated in place, the takeaways
+and self-checks shown, the Colab badge pointing at the notebook. A screenshot of each notebook
+goes to build/screenshots/ (also when a check fails).
+
+Needs `playwright` (the dev extra) and Chromium (`apt-get install chromium`): skipped locally
+without them, a failure in CI (CI=true or COURSEKIT_REQUIRE_ASSETS=1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coursekit.config import settings
+from coursekit.teach import build
+
+from browser_lab import JupyterLab, LabNotebook, find_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "build" / "screenshots"
+RUN_TIMEOUT_S = 900  # generous: a shared CI machine can run cells several times slower
+LESSON = "03_head_replacement.ipynb"  # quick, and it has three exercises with self-checks
+ERROR = re.compile(r"Traceback|^\w+(Error|Exception)\b|✗ Not yet", re.M)
+RAW_WIDGET = re.compile(
+    r"Error displaying widget|Loading widget|(Int|Float)Progress\(|HBox\(children", re.M
+)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("COURSEKIT_REQUIRE_ASSETS") == "1"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or chromium is None:
+        missing = "the playwright package" if sync_playwright is None else "Chromium"
+        msg = (
+            f"browser test needs {missing}: pip install playwright; apt-get install chromium "
+            "(or set COURSEKIT_CHROMIUM to a Chromium binary)"
+        )
+        if _in_ci():
+            pytest.fail(msg + " (required in CI)")
+        pytest.skip(msg)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on a copy of notebooks/ plus the student copy of one lesson."""
+    workdir = tmp_path_factory.mktemp("lab")
+    shutil.copytree(REPO / "notebooks", workdir / "notebooks")
+    build("student", REPO / "notebooks" / LESSON, workdir / "notebooks" / "student", "")
+    env = {
+        "COURSEKIT_MODE": "quick",
+        "COURSEKIT_PROGRESS": "1",  # `make test` turns bars off for pytest; learners see them
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    server = JupyterLab(workdir, env).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, lab):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+    lab.shutdown_kernels()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(notebook: LabNotebook, name: str) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            notebook.screenshot(SCREENSHOTS / f"{name}-FAILED.png")
+        raise
+
+
+def run_notebook(page, lab: JupyterLab, path: str, name: str) -> tuple[LabNotebook, list[dict]]:
+    """Open `path`, run all its cells through the UI, screenshot it; the cells as rendered."""
+    notebook = LabNotebook(page, lab, path)
+    with screenshot_on_failure(notebook, name):
+        cells = notebook.open().run_all(RUN_TIMEOUT_S)
+    notebook.screenshot(SCREENSHOTS / f"{name}.png")
+    return notebook, cells
+
+
+def code_cells_containing(cells: list[dict], text: str) -> list[int]:
+    return [i for i, c in enumerate(cells) if c["type"] == "code" and text in c["source"]]
+
+
+def errors(cells: list[dict]) -> list[str]:
+    return [
+        f"cell {i}: {o['text'][:500]}"
+        for i, c in enumerate(cells)
+        for o in c["outputs"]
+        if "stderr" in o["mime"] and ERROR.search(o["text"])
+    ]
+
+
+def assert_as_a_learner_sees_it(cells: list[dict], notebook_path: str) -> None:
+    """Checks every lesson passes: all cells ran, no errors, widgets not shown as text,
+    the mode is quick, the takeaways printed, the Colab badge points at this notebook."""
+    code = [c for c in cells if c["type"] == "code"]
+    assert all(c["prompt"][1:-2].isdigit() for c in code), [c["prompt"] for c in code]
+    assert not errors(cells)
+    page_text = "\n".join(o["text"] for c in cells for o in c["outputs"])
+    assert not RAW_WIDGET.findall(page_text)
+    assert "coursekit mode: QUICK (from $COURSEKIT_MODE)" in page_text
+    takeaways = next(i for i, c in enumerate(cells) if c["text"].startswith("Takeaways"))
+    printed = [o["text"] for c in cells[takeaways:] for o in c["outputs"] if "stdout" in o["mime"]]
+    assert printed and printed[0].startswith("- "), printed
+    badges = [a for c in cells for a in c["links"] if "colab.research.google.com" in a]
+    assert badges and all(a.endswith(f"/notebooks/{notebook_path}") for a in badges), badges
+
+
+def test_setup_notebook_live_plot_and_progress_bars(page, lab):
+    notebook, cells = run_notebook(page, lab, "00_setup.ipynb", "00_setup")
+    with screenshot_on_failure(notebook, "00_setup"):
+        assert_as_a_learner_sees_it(cells, "00_setup.ipynb")
+        seen = notebook.observed()
+        assert not seen["widgetErrors"]
+        # One epoch bar per epoch, each rendered as a progress widget while its epoch ran.
+        (first_fit,) = code_cells_containing(cells, "LivePlot(")
+        bars = seen["progress"].get(first_fit, [])
+        epochs = settings("quick").epochs
+        assert len(bars) >= epochs, bars
+        # The live plot: one figure in the cell, redrawn in place once per epoch, the last shown.
+        assert len(cells[first_fit]["images"]) == 1, "the live plot stacked figures"
+        assert cells[first_fit]["outputs"][0]["mime"] == "image/png", "plot above the epoch lines"
+        drawn = seen["images"].get(first_fit, [])
+        assert len(set(drawn)) >= epochs, f"{len(set(drawn))} distinct plots for {epochs} epochs"
+        assert cells[first_fit]["imageHashes"] == [drawn[-1]]
+
+
+def test_training_lesson_self_checks(page, lab):
+    notebook, cells = run_notebook(page, lab, LESSON, LESSON.removesuffix(".ipynb"))
+    with screenshot_on_failure(notebook, LESSON.removesuffix(".ipynb")):
+        assert_as_a_learner_sees_it(cells, LESSON)
+        assert not notebook.observed()["widgetErrors"]
+        checks = code_cells_containing(cells, "ck.exercises.check(")
+        assert len(checks) == 3
+        for i in checks:
+            out = " ".join(o["text"] for o in cells[i]["outputs"])
+            assert re.match(r"✓ 03\.q\d: ", out), out
+        assert all(c["images"] for c in cells if "viz.plot_" in c["source"])
+
+
+def test_student_copy_stops_at_the_first_exercise_with_a_hint(page, lab):
+    path = f"student/{LESSON}"
+    notebook, cells = run_notebook(page, lab, path, "student-" + LESSON.removesuffix(".ipynb"))
+    with screenshot_on_failure(notebook, "student-" + LESSON.removesuffix(".ipynb")):
+        stubs = code_cells_containing(cells, "raise NotImplementedError")
+        assert len(stubs) == 3, "each exercise should be a task (a stub) in the student copy"
+        assert not code_cells_containing(cells, "BEGIN SOLUTION")
+        first = stubs[0]
+        ran = [c for c in cells[:first] if c["type"] == "code"]
+        assert all(c["prompt"][1:-2].isdigit() for c in ran), "cells before the exercise ran"
+        assert not errors(cells[:first])
+        stub_error = " ".join(o["text"] for o in cells[first]["outputs"])
+        assert "NotImplementedError" in stub_error and "Exercise 03.q1" in stub_error
+        assert all(c["prompt"] == "[ ]:" for c in cells[first + 1 :] if c["type"] == "code")
+        # The learner runs the self-check without answering: feedback and a hint, no traceback.
+        check = code_cells_containing(cells, 'ck.exercises.check("03.q1"')[0]
+        cells = notebook.run_cell(check, RUN_TIMEOUT_S)
+        feedback = " ".join(o["text"] for o in cells[check]["outputs"])
+        assert "✗ Not yet. 03.q1:" in feedback and "Hint:" in feedback, feedback
+        assert "Traceback" not in feedback and "NameError" not in feedback, feedback
+        notebook.screenshot(SCREENSHOTS / f"student-{LESSON.removesuffix('.ipynb')}.png")
