@@ -4,6 +4,7 @@ Notebooks use this short list; each name lives in a small module named for its c
 """
 
 from . import (
+    claims,
     cost,
     datasets,
     embeddings,
@@ -58,6 +59,7 @@ __all__ = [
     "CheckpointError",
     "History",
     "accuracy",
+    "claims",
     "confusion_matrix",
     "cost",
     "count_parameters",
