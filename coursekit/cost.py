@@ -1,5 +1,10 @@
 """What a training strategy costs: seconds per step, peak memory, optimizer state, file size,
-and inference latency. Measured on a copy of the model, so the model you pass is untouched."""
+and inference latency. Measured on a copy of the model, so the model you pass is untouched.
+
+A single step time is noisy (other processes, caches, clock boosts), so `measure_step` times
+`steps` steps after `warmup` untimed ones and keeps them all: `StepCost.seconds_per_step` is the
+median, `seconds_se` the standard error of the mean and `spread` the inter-quartile range, so a
+lesson can say "3.1x faster" only when the spreads do not overlap (see `coursekit.claims`)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import torch
 from torch import nn
 
 from .batches import forward_logits, split_batch, to_device
+from .claims import mean_se
 from .device import HardwareInfo, peak_memory, pick_device
 from .params import count_parameters
 
@@ -39,6 +45,20 @@ class StepCost:
     peak_increase_mb: float  # how far the steps pushed memory above where it started
     trainable: int
     optimizer_state_bytes: int
+    step_times: tuple[float, ...] = ()  # every timed step, in seconds
+
+    @property
+    def seconds_se(self) -> float:
+        """Standard error of the mean step time (0 when fewer than two steps were timed)."""
+        return mean_se(self.step_times)[1] if self.step_times else 0.0
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """(25th, 75th) percentile of the step times: half the steps took between these."""
+        if len(self.step_times) < 2:
+            return (self.seconds_per_step, self.seconds_per_step)
+        q = statistics.quantiles(self.step_times, n=4)
+        return (q[0], q[2])
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -61,11 +81,16 @@ def measure_step(
     batch: Any,
     *,
     lr: float = 1e-4,
-    steps: int = 5,
-    warmup: int = 1,
+    steps: int = 10,
+    warmup: int = 2,
     device: torch.device | str | None = None,
 ) -> StepCost:
-    """Time `steps` AdamW steps on `batch` (after `warmup` untimed ones) on a copy of `model`."""
+    """Time `steps` AdamW steps on `batch` (after `warmup` untimed ones) on a copy of `model`.
+
+    The first steps allocate optimizer state and warm caches, so they are not timed; the result
+    keeps every timed step (`step_times`) for the median, its standard error and the spread."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1 timed steps, got {steps}")
     device = torch.device(device) if device is not None else pick_device()
     work = copy.deepcopy(model).to(device).train()
     params = [p for p in work.parameters() if p.requires_grad]
@@ -97,6 +122,7 @@ def measure_step(
         mem.increase_mb,
         count_parameters(work).trainable,
         optimizer_state_bytes(opt),
+        tuple(times),
     )
 
 
