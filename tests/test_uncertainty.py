@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from coursekit import experiments as ex
-from coursekit.datasets import Split
 from coursekit.claims import accuracy_se
 from coursekit.cost import measure_step
+from coursekit.datasets import Split
 from coursekit.viz import plot_data_efficiency, plot_strategies, plot_variants
 
 
