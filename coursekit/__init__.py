@@ -5,6 +5,7 @@ Every lesson (00-06) imports it as `ck`.
 """
 
 from . import (
+    claims,
     cost,
     datasets,
     embeddings,
@@ -57,6 +58,7 @@ __all__ = [
     "CheckpointError",
     "History",
     "accuracy",
+    "claims",
     "confusion_matrix",
     "cost",
     "count_parameters",

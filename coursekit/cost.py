@@ -2,8 +2,12 @@
 inference latency, and arithmetic (multiply-adds per layer, FLOPs per step, MFU).
 
 Steps are measured on a copy of the model, so the model you pass is untouched, and they are the
-steps `fit` takes (same step function, optimizer and precision). Lessons 03 (multiply-adds of a
-one-channel stem), 05 (LoRA's cost) and 06 (the strategy sweep); benchmarks/ too.
+steps `fit` takes (same step function, optimizer and precision). A single step time is noisy
+(other processes, caches, clock boosts), so `measure_step` times `steps` steps after `warmup`
+untimed ones and keeps them all: `StepCost.seconds_per_step` is the median, `seconds_se` the
+standard error of the mean and `spread` the inter-quartile range, so a lesson can say "3.1x
+faster" only when the spreads do not overlap (see `coursekit.claims`). Lessons 03 (multiply-adds
+of a one-channel stem), 05 (LoRA's cost) and 06 (the strategy sweep); benchmarks/ too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from torch import nn
 
 from .batches import forward_logits, split_batch, to_device
+from .claims import mean_se
 from .device import HardwareInfo, peak_memory, resolve_device, resolve_precision
 from .optim import make_optimizer
 from .params import count_parameters
@@ -47,6 +52,20 @@ class StepCost:
     peak_increase_mb: float  # how far the steps pushed memory above where it started
     trainable: int
     optimizer_state_bytes: int
+    step_times: tuple[float, ...] = ()  # every timed step, in seconds
+
+    @property
+    def seconds_se(self) -> float:
+        """Standard error of the mean step time (0 when fewer than two steps were timed)."""
+        return mean_se(self.step_times)[1] if self.step_times else 0.0
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """(25th, 75th) percentile of the step times: half the steps took between these."""
+        if len(self.step_times) < 2:
+            return (self.seconds_per_step, self.seconds_per_step)
+        q = statistics.quantiles(self.step_times, n=4)
+        return (q[0], q[2])
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -69,14 +88,19 @@ def measure_step(
     batch: Any,
     *,
     lr: float = 1e-4,
-    steps: int = 5,
-    warmup: int = 1,
+    steps: int = 10,
+    warmup: int = 2,
     device: torch.device | str | None = None,
     precision: str = "auto",
 ) -> StepCost:
     """Time `steps` training steps on `batch` (after `warmup` untimed ones) on a copy of `model`:
     `fit`'s own step (`training_step.train_step`) with `fit`'s default optimizer
-    (`optim.make_optimizer`) at `fit`'s precision, so the cost measured is the cost of training."""
+    (`optim.make_optimizer`) at `fit`'s precision, so the cost measured is the cost of training.
+
+    The first steps allocate optimizer state and warm caches, so they are not timed; the result
+    keeps every timed step (`step_times`) for the median, its standard error and the spread."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1 timed steps, got {steps}")
     device = resolve_device(device)
     work = copy.deepcopy(model).to(device).train()
     opt = make_optimizer(work, lr, device=device)
@@ -99,6 +123,7 @@ def measure_step(
         mem.increase_mb,
         count_parameters(work).trainable,
         optimizer_state_bytes(opt),
+        tuple(times),
     )
 
 

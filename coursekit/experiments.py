@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .batches import ImageBatches
+from .claims import accuracy_se
 from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
@@ -104,8 +105,9 @@ def data_efficiency(
     for another); the labels must then agree. For each seed and n, one set of positions is drawn
     (`subsample_indices`) and every method trains on those same examples; every method is tested
     on the whole test split. Returns one row per (method, n, seed):
-    `method, shots, seed, n_train, n_test, accuracy, macro_f1, distinct_predictions, seconds`
-    (wall time of the call) plus whatever else the method returned (e.g. `train_seconds`).
+    `method, shots, seed, n_train, n_test, accuracy, accuracy_se, macro_f1, distinct_predictions,
+    seconds` (wall time of the call) plus whatever else the method returned (e.g. `train_seconds`,
+    `optimizer_steps`). `accuracy_se` is the binomial standard error on the n_test examples.
     """
     pairs = _check_pairs(methods, splits)
     train0, test0 = next(iter(pairs.values()))
@@ -136,13 +138,15 @@ def data_efficiency(
                         f"method {name!r} failed with {n} examples per class (seed {seed}): "
                         f"{type(err).__name__}: {err}"
                     ) from err
+                acc = accuracy(logits, truth)
                 row = {
                     "method": name,
                     "shots": int(n),
                     "seed": seed,
                     "n_train": len(idx),
                     "n_test": len(test),
-                    "accuracy": accuracy(logits, truth),
+                    "accuracy": acc,
+                    "accuracy_se": accuracy_se(acc, len(test)),
                     "macro_f1": macro_f1(logits, truth, num_classes),
                     # 1 means the model guesses the same class for every test example
                     "distinct_predictions": int(logits.argmax(1).unique().numel()),
@@ -153,7 +157,7 @@ def data_efficiency(
                 if progress:
                     print(
                         f"{name:>24} | {n:>5}/class | seed {seed} | accuracy "
-                        f"{row['accuracy']:.3f} | {row['seconds']:6.1f} s"
+                        f"{acc:.3f} ± {row['accuracy_se']:.3f} | {row['seconds']:6.1f} s"
                     )
     return rows
 
@@ -176,7 +180,9 @@ def aggregate(
     rows: Sequence[Mapping[str, Any]], by: Sequence[str] = ("method", "shots")
 ) -> list[dict[str, Any]]:
     """Average numeric columns over the rows sharing `by` (e.g. over seeds); adds `runs` and, for
-    accuracy, `accuracy_std`. Keeps the order in which groups first appear."""
+    accuracy, `accuracy_std` (spread over seeds) and `accuracy_se`: the standard error of the mean
+    accuracy, from the test-set size (binomial, shared by all seeds since they use one test set)
+    plus the seed-to-seed spread over sqrt(runs). Keeps the order in which groups first appear."""
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row[k] for k in by), []).append(row)
@@ -192,6 +198,10 @@ def aggregate(
         acc = [m["accuracy"] for m in members if "accuracy" in m]
         if acc:
             agg["accuracy_std"] = float(np.std(acc))
+            if "n_test" in members[0]:
+                seed_var = float(np.var(acc, ddof=1)) / len(acc) if len(acc) > 1 else 0.0
+                binom = accuracy_se(agg["accuracy"], int(members[0]["n_test"]))
+                agg["accuracy_se"] = float(np.sqrt(binom**2 + seed_var))
         agg["runs"] = len(members)
         out.append(agg)
     return out

@@ -73,6 +73,7 @@ def run_record(
         "logits": logits,
         "train_seconds": history.total_seconds,
         "epochs": n_epochs,
+        "optimizer_steps": len(history.steps),  # compare methods at equal steps (or say why not)
         "trainable_params": count_parameters(trained).trainable,
         "examples_processed": n_epochs * n_train,
         "backbone_passes": backbone_passes,  # fwd+bwd passes through the backbone while training

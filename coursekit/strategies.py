@@ -7,6 +7,8 @@ split and measures what it cost, so the choice between them rests on numbers mea
 side instead of folklore. Each row of the result holds:
 
     strategy, accuracy, macro_f1     on the test split (graded here, never by the strategy)
+    accuracy_se, n_test              the accuracy's binomial standard error on n_test examples
+                                     (two strategies closer than ~2 SE apart are a tie)
     trainable, total, trainable_pct  parameters (`total` includes a frozen encoder whose
                                      features were cached: it still runs, once)
     seconds                          wall time from pre-trained weights to a trained model:
@@ -33,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .claims import accuracy_se
 from .cost import optimizer_state_bytes
 from .device import peak_memory, resolve_device, seed_everything
 from .metrics import accuracy, macro_f1
@@ -136,9 +139,12 @@ def run_strategy(
     counts = count_parameters(model)
     total = counts.total + strategy.frozen_elsewhere
     steps = len(history.steps)
+    acc = accuracy(logits, labels)
     row = {
         "strategy": strategy.name,
-        "accuracy": accuracy(logits, labels),
+        "accuracy": acc,
+        "accuracy_se": accuracy_se(acc, len(labels)),
+        "n_test": len(labels),
         "macro_f1": macro_f1(logits, labels, logits.shape[1]),
         "trainable": counts.trainable,
         "total": total,
@@ -188,7 +194,8 @@ def run_strategies(
         models[strategy.name] = model
         if progress:
             print(
-                f"{row['strategy']:>28} | accuracy {row['accuracy']:.3f} | "
+                f"{row['strategy']:>28} | accuracy {row['accuracy']:.3f} ± "
+                f"{row['accuracy_se']:.3f} | {row['steps']:>4} steps | "
                 f"{row['trainable']:>11,} trainable | {row['seconds']:6.1f} s | "
                 f"peak +{row['peak_mb']:.0f} MB"
             )

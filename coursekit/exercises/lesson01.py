@@ -66,3 +66,33 @@ def _sentence(answer, *, sentences, nearest) -> str:
             "make it clearly about the price of borrowing money, in your own words.",
         )
     return f"nearest neighbour is sentence {nearest}: the encoder matched meaning, not words"
+
+
+@question("01.q4")
+def _interval(answer, *, accuracy, n, chance) -> str:
+    from ..claims import interval
+
+    expect_type(answer, tuple, "(centroid_interval, clearly_above_chance)")
+    bounds, above = answer
+    expect_type(bounds, tuple, "centroid_interval", "a (low, high) pair of accuracies")
+    low, high = (expect_number(b, "an end of centroid_interval", 0.0, 1.0) for b in bounds)
+    want_low, want_high = interval(accuracy, n)
+    if not low <= accuracy <= high:
+        raise Wrong(
+            f"({low:.3f}, {high:.3f}) does not contain the measured accuracy {accuracy:.3f}.",
+            "an interval for an estimate surrounds the estimate.",
+        )
+    if not (close(low, want_low, abs_=1e-3) and close(high, want_high, abs_=1e-3)):
+        raise Wrong(
+            f"({low:.3f}, {high:.3f}) is not the 95 % Wilson interval for {accuracy:.3f} on {n}.",
+            "use ck.claims.interval(accuracy, number of test articles).",
+        )
+    if above is not (want_low > chance):
+        raise Wrong(
+            f"clearly_above_chance={above}, but the interval's low end is {want_low:.3f} and "
+            f"chance is {chance:.2f}.",
+            "it is True only when even the low end of the interval is above chance.",
+        )
+    return f"the true accuracy is probably between {low:.2f} and {high:.2f}: " + (
+        "above chance beyond doubt" if above else "not clearly above chance"
+    )

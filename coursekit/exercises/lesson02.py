@@ -88,3 +88,37 @@ def _cheaper(answer, *, pre, scratch) -> str:
         "use totals(): it includes the one-time feature extraction.",
     )
     return f"{ratio:,.0f}x more parameters and {speedup:.1f}x the time for the from-scratch model"
+
+
+@question("02.q4")
+def _decided(answer, *, rows, pre, scratch) -> str:
+    from ..claims import compare
+
+    expect_type(answer, list, "decided_shots", "a list of numbers of examples per class")
+    shots = sorted({r["shots"] for r in rows})
+    unknown = [n for n in answer if n not in shots]
+    if unknown:
+        raise Wrong(
+            f"{unknown} are not numbers of examples per class in the table.", f"use {shots}."
+        )
+
+    def row(method, n):
+        return next(r for r in rows if r["method"] == method and r["shots"] == n)
+
+    want = []
+    for n in shots:
+        p, s = row(pre, n), row(scratch, n)
+        v = compare("pre", p["accuracy"], "scratch", s["accuracy"], se_a=p["accuracy_se"],
+                    se_b=s["accuracy_se"])  # fmt: skip
+        if v.winner == "pre":
+            want.append(n)
+    if sorted(answer) != want:
+        missing, extra = sorted(set(want) - set(answer)), sorted(set(answer) - set(want))
+        raise Wrong(
+            f"missing {missing}, should not be there {extra}.",
+            "a shot count belongs in the list only when accuracy(pre) - accuracy(scratch) is "
+            "larger than 2 * sqrt(se_pre**2 + se_scratch**2).",
+        )
+    ties = [n for n in shots if n not in want]
+    tail = f"; at {ties} this run cannot tell them apart" if ties else ""
+    return f"pre-training wins beyond the noise at {want} examples per class{tail}"

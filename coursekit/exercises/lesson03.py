@@ -71,3 +71,35 @@ def _truncation(answer, *, lengths, max_length) -> str:
             "sum the kept tokens over all articles, then divide by the sum of all tokens.",
         )
     return f"the median article keeps {median_kept:.0%}; {tokens_read:.0%} of all tokens are read"
+
+
+@question("03.q4")
+def _pooling(answer, *, rows, max_length) -> str:
+    import re
+
+    from ..claims import compare
+
+    expect_type(answer, tuple, "(pooling_verdict, pooling_reason)")
+    verdict, reason = answer
+    expect_type(verdict, str, "pooling_verdict", 'one of "cls", "mean", "tie"')
+    expect_type(reason, str, "pooling_reason", "one sentence")
+    if verdict not in ("cls", "mean", "tie"):
+        raise Wrong(f"{verdict!r} is not a verdict.", 'use "cls", "mean" or "tie".')
+    cls, mean = (
+        next(r for r in rows if r["max_length"] == max_length and r["pooling"] == p)
+        for p in ("cls", "mean")
+    )
+    v = compare("mean", mean["val_accuracy"], "cls", cls["val_accuracy"],
+                se_a=mean["std. error"], se_b=cls["std. error"])  # fmt: skip
+    want = v.winner or "tie"
+    if verdict != want:
+        raise Wrong(
+            f"this run's numbers say {want!r}, not {verdict!r}: {v.text}.",
+            "a pooling wins only when its lead exceeds 2 * sqrt(se_cls**2 + se_mean**2).",
+        )
+    if len(reason.split()) < 5 or not re.search(r"\d", reason):
+        raise Wrong(
+            "the reason should be a sentence that quotes the run's numbers.",
+            "e.g. both accuracies and the noise margin, then your decision.",
+        )
+    return f"verdict {want!r} matches the run ({v.text})"

@@ -1,7 +1,11 @@
 """Comparing variants of a model or a training recipe: a metric per variant (bars or lines),
 a metric against a cost (one labelled point each), trainable vs frozen parameters.
 Lessons 01, 03, 04 and 05.
-"""
+
+Differences between variants are only worth reading next to their noise: pass `err` (a column of
+standard errors, e.g. `accuracy_se` from `coursekit.claims.accuracy_se`) to draw error bars. An
+axis that does not start at zero says so in its label (`label_y_axis`), so a small gap is never
+silently magnified."""
 
 from __future__ import annotations
 
@@ -12,7 +16,16 @@ from matplotlib.figure import Figure
 
 from ..params import ParamCount
 
-__all__ = ["plot_param_counts", "plot_tradeoff", "plot_variants"]
+__all__ = ["label_y_axis", "plot_param_counts", "plot_tradeoff", "plot_variants"]
+
+
+def label_y_axis(ax, label: str, err: str | None = None) -> None:
+    """Set the y label, naming the error bars and saying when the axis does not start at 0."""
+    notes = [f"bars: ± {err}"] if err else []
+    low = ax.get_ylim()[0]
+    if low > 0:
+        notes.append(f"axis starts at {low:.2g}, not 0")
+    ax.set_ylabel(f"{label} ({'; '.join(notes)})" if notes else label)
 
 
 def plot_variants(
@@ -72,7 +85,8 @@ def plot_variants(
         ax.set_ylim(*ylim)
     else:
         ax.margins(y=0.15)
-    ax.set(xlabel=x, ylabel=f"{y} (bars: ± {err})" if err else y, title=title)
+    ax.set(xlabel=x, title=title)
+    label_y_axis(ax, y, err)
     if group is not None or reference_label:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -80,13 +94,22 @@ def plot_variants(
 
 
 def plot_tradeoff(
-    rows: Sequence[dict], x: str, y: str, label: str, logx: bool = True, title: str = ""
+    rows: Sequence[dict],
+    x: str,
+    y: str,
+    label: str,
+    logx: bool = True,
+    title: str = "",
+    err: str | None = None,
 ) -> Figure:
-    """One labelled point per row: e.g. accuracy (`y`) against trainable parameters (`x`)."""
+    """One labelled point per row: e.g. accuracy (`y`) against trainable parameters (`x`);
+    `err` names a column of y error-bar half-widths (e.g. "accuracy_se")."""
     fig = Figure(figsize=(6, 3.8))
     ax = fig.subplots()
     for i, r in enumerate(rows):
         ax.scatter(r[x], r[y], s=60, color=f"C{i}", zorder=3)
+        if err:
+            ax.errorbar(r[x], r[y], r[err], color=f"C{i}", capsize=3, zorder=2)
         ax.annotate(
             str(r[label]), (r[x], r[y]), textcoords="offset points", xytext=(6, 4), fontsize=8
         )
@@ -94,7 +117,8 @@ def plot_tradeoff(
         ax.set_xscale("log")
     ax.grid(alpha=0.3)
     ax.margins(x=0.15, y=0.15)
-    ax.set(xlabel=x, ylabel=y, title=title)
+    ax.set(xlabel=x, title=title)
+    label_y_axis(ax, y, err)
     fig.tight_layout()
     return fig
 

@@ -1,7 +1,10 @@
 """Plots of a data-efficiency table (`experiments.data_efficiency`): test accuracy against
 labelled examples per class, and against the seconds it took, one panel per task.
 Lesson 02.
-"""
+
+Every point carries an error bar of ± 1 standard error: from the test-set size (the binomial SE
+of an accuracy, `coursekit.claims.accuracy_se`) and, with several seeds, the seed-to-seed spread.
+Two methods whose bars overlap at a shot count are not distinguishable in this run."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from ..claims import accuracy_se
 
 __all__ = ["plot_data_efficiency", "plot_time_to_accuracy"]
 
@@ -21,14 +26,23 @@ def _panels(rows: Sequence[dict], key: str = "task") -> dict[str, list[dict]]:
     return panels
 
 
+def _standard_error(rows: Sequence[dict], y: str) -> float:
+    """SE of the mean of `y` over `rows` (seeds): binomial (accuracy with n_test) + seed spread."""
+    values = [r[y] for r in rows]
+    seeds = float(np.var(values, ddof=1)) / len(values) if len(values) > 1 else 0.0
+    n_test = rows[0].get("n_test")
+    binom = accuracy_se(float(np.mean(values)), int(n_test)) if y == "accuracy" and n_test else 0
+    return float(np.sqrt(binom**2 + seeds))
+
+
 def _mean_curve(rows: Sequence[dict], x: str, y: str) -> tuple[np.ndarray, ...]:
-    """Per distinct `x`: mean and standard deviation of `y` over seeds, sorted by x."""
+    """Per distinct `x`: mean of `y` over seeds and its standard error, sorted by x."""
     xs = sorted({r[x] for r in rows})
-    groups = [[r[y] for r in rows if r[x] == v] for v in xs]
+    groups = [[r for r in rows if r[x] == v] for v in xs]
     return (
         np.array(xs),
-        np.array([np.mean(g) for g in groups]),
-        np.array([np.std(g) for g in groups]),
+        np.array([np.mean([r[y] for r in g]) for g in groups]),
+        np.array([_standard_error(g, y) for g in groups]),
     )
 
 
@@ -57,19 +71,17 @@ def plot_data_efficiency(
     """Test `metric` against labelled examples per class, one line per method.
 
     `rows` is the table from `experiments.data_efficiency`; rows with a "task" column are drawn in
-    one panel per task. Several seeds give the mean with a band of one standard deviation.
+    one panel per task. Points are means over seeds with error bars of ± 1 standard error.
     `chance` (one value, or one per task) draws the accuracy of guessing as a dotted line.
     """
     fig, axes, panels = _task_figure(rows)
     for ax, (task, task_rows) in zip(axes, panels.items(), strict=True):
         methods = list(dict.fromkeys(r["method"] for r in task_rows))
         for i, method in enumerate(methods):
-            x, mean, std = _mean_curve(
+            x, mean, se = _mean_curve(
                 [r for r in task_rows if r["method"] == method], "shots", metric
             )
-            ax.plot(x, mean, "o-", color=f"C{i}", label=method)
-            if np.any(std > 0):
-                ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.15)
+            ax.errorbar(x, mean, se, fmt="o-", color=f"C{i}", capsize=3, label=method)
             for xi, yi in zip(x, mean, strict=True):
                 ax.annotate(
                     f"{yi:.2f}",
@@ -90,7 +102,7 @@ def plot_data_efficiency(
         ax.set_ylim(0, 1.05)
         ax.set(
             xlabel="labelled training examples per class (log scale)",
-            ylabel=f"test {metric}",
+            ylabel=f"test {metric} (bars: ± 1 SE)",
             title=task,
         )
         ax.grid(alpha=0.3)
@@ -112,7 +124,9 @@ def plot_time_to_accuracy(
         for i, method in enumerate(methods):
             mine = sorted((r for r in task_rows if r["method"] == method), key=lambda r: r["shots"])
             t = [max(r[time_key], 1e-3) for r in mine]
-            ax.plot(t, [r[metric] for r in mine], "o", color=f"C{i}", label=method)
+            se = [_standard_error([r], metric) for r in mine]
+            ax.errorbar(t, [r[metric] for r in mine], se, fmt="o", color=f"C{i}", capsize=3,
+                        label=method)  # fmt: skip
             for k, (r, ti) in enumerate(zip(mine, t, strict=True)):
                 ax.annotate(
                     f"{r['shots']}/class",
@@ -126,7 +140,9 @@ def plot_time_to_accuracy(
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
         ax.set(
-            xlabel=f"{time_key.replace('_', ' ')} (log scale)", ylabel=f"test {metric}", title=task
+            xlabel=f"{time_key.replace('_', ' ')} (log scale)",
+            ylabel=f"test {metric} (bars: ± 1 SE)",
+            title=task,
         )
         ax.grid(alpha=0.3)
     _legend_below(fig, axes[0])

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from .compare import label_y_axis
+
 __all__ = ["COST_AXES", "plot_forgetting", "plot_strategies"]
 
 # (column, axis label, log scale) for each cost panel of `plot_strategies`
@@ -28,7 +30,9 @@ def plot_strategies(
     """One panel per cost (x) against `metric` (y), one colour per strategy, shared y axis.
 
     A strategy up and to the left of another is better on both counts; the legend under the
-    panels names the colours, so no label hides a point.
+    panels names the colours, so no label hides a point. Rows with a `<metric>_se` column (as
+    `run_strategies` gives for accuracy) get error bars of ± 1 standard error: strategies whose
+    bars overlap are not distinguishable on this test set.
     """
     missing = {c for c, *_ in costs} | {metric, "strategy"}
     missing -= set().union(*(r.keys() for r in rows)) if rows else set()
@@ -51,12 +55,14 @@ def plot_strategies(
                 zorder=3,
                 label=r["strategy"],
             )
+            if f"{metric}_se" in r:
+                ax.errorbar(r[column], r[metric], r[f"{metric}_se"], color=f"C{i}", capsize=3)
         if log:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
         ax.margins(x=0.12, y=0.15)
         ax.set_xlabel(label)
-    axes[0].set_ylabel(metric)
+    label_y_axis(axes[0], metric, "1 SE" if f"{metric}_se" in rows[0] else None)
     if title:
         fig.suptitle(title)
     handles, labels = axes[0].get_legend_handles_labels()
