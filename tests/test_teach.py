@@ -10,8 +10,7 @@ import nbformat
 import pytest
 
 from coursekit.cli import main as cli
-from coursekit.teach import build, find_questions, grade, tag_exercises
-from coursekit.teach.grade import Limits, SandboxUnavailable
+from coursekit.teach import Limits, SandboxUnavailable, build, find_questions, grade, tag_exercises
 from coursekit.teach.notebooks import NotebookFormatError, read_notebook
 
 SANDBOX = shutil.which("bwrap") is not None  # tests/test_grader_redteam.py requires it
