@@ -133,7 +133,7 @@ def _run_finetune_command(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .teach.grade import Limits, SandboxUnavailable, grade
+    from .teach import Limits, SandboxUnavailable, grade
     from .teach.reports import MANIFEST, verify_reports
 
     if args.verify:

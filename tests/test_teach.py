@@ -10,8 +10,7 @@ import nbformat
 import pytest
 
 from coursekit.cli import main as cli
-from coursekit.teach import build, find_questions, grade, tag_exercises
-from coursekit.teach.grade import Limits, SandboxUnavailable
+from coursekit.teach import Limits, SandboxUnavailable, build, find_questions, grade, tag_exercises
 from coursekit.teach.notebooks import NotebookFormatError, read_notebook
 
 SANDBOX = shutil.which("bwrap") is not None  # tests/test_grader_redteam.py requires it
@@ -114,6 +113,42 @@ def test_student_build_stubs_solutions_and_drops_hidden_tests(lesson, tmp_path):
     assert "blob/main/build/student/99_demo.ipynb" in nb.cells[0].source
     assert all(c.get("outputs", []) == [] for c in nb.cells)
     nbformat.validate(nb)
+
+
+STUB_LESSON = [
+    (
+        "code",
+        "import coursekit as ck\n"
+        "stages = [{'part': 'stage6', 'params': 3}, {'part': 'stem', 'params': 1}]\n"
+        "share = 0.0",
+    ),
+    ("md", "### Exercise 1: stage6's share of the parameters, in `stage6_fraction`."),
+    (
+        "code",
+        "### BEGIN SOLUTION\nshare = stages[0]['params'] / sum(r['params'] for r in stages)\n"
+        "stage6_fraction = share\n### END SOLUTION",
+    ),
+    ("code", 'print(share)\nck.exercises.check("01.q2", stage6_fraction, stages=stages)'),
+]
+
+
+def test_unanswered_stub_sets_checked_names_to_none_so_the_check_gives_its_hint(tmp_path):
+    from coursekit.exercises import Wrong
+
+    lesson = make_lesson(tmp_path, STUB_LESSON, "99_stub.ipynb")
+    (path,) = build("student", lesson, tmp_path / "student", "")
+    setup, _, stub, check = (c.source for c in read_notebook(path).cells)
+    assert "# It must define: share, stage6_fraction" in stub
+    assert "stage6_fraction = None  # your answer" in stub
+    assert "share = None" not in stub, "a name an earlier cell set must be left alone"
+    namespace: dict = {}
+    exec(setup, namespace)  # the learner runs the cells in order without answering
+    with pytest.raises(NotImplementedError, match="Exercise 99.q1"):
+        exec(stub, namespace)
+    assert namespace["stage6_fraction"] is None and namespace["share"] == 0.0
+    with pytest.raises(Wrong, match="did the cell assign it") as err:
+        exec(check, namespace)
+    assert err.value.qid == "01.q2" and "`stage6_fraction` is None" in str(err.value)
 
 
 def test_round_trip_student_plus_solutions_gives_the_solutions_build(lesson, tmp_path):

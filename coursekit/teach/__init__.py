@@ -2,13 +2,18 @@
 and grades submissions against hidden tests. Nothing in the rest of coursekit imports this."""
 
 from .build import build, build_notebook
-from .grade import GradeReport, QuestionResult, grade, grade_submission
+from .grade import Limits, grade, grade_submission
 from .notebooks import Question, find_questions, lesson_of, read_notebook, tag_exercises
+from .reports import verify_reports, write_reports
+from .results import GradeReport, QuestionResult
+from .sandbox import SandboxUnavailable
 
 __all__ = [
     "GradeReport",
+    "Limits",
     "Question",
     "QuestionResult",
+    "SandboxUnavailable",
     "build",
     "build_notebook",
     "find_questions",
@@ -17,4 +22,6 @@ __all__ = [
     "lesson_of",
     "read_notebook",
     "tag_exercises",
+    "verify_reports",
+    "write_reports",
 ]

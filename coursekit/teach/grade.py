@@ -22,25 +22,19 @@ import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write
 from .collect import Submission, collect
 from .kernel import run_cells
 from .notebooks import Question, find_questions, lesson_of, read_notebook
 from .reports import executed_path, write_reports
-from .sandbox import SandboxUnavailable, find_bwrap, kernel_starter
+from .results import GradeReport, QuestionResult
+from .sandbox import find_bwrap, kernel_starter
 
-__all__ = [
-    "GradeReport",
-    "Limits",
-    "QuestionResult",
-    "SandboxUnavailable",
-    "grade",
-    "grade_submission",
-    "write_reports",
-]
+__all__ = ["Limits", "grade", "grade_submission"]
 
 # Answer code that reaches for the kernel's or the grader's internals is flagged for a human look.
 SUSPICIOUS = re.compile(
@@ -59,32 +53,6 @@ class Limits:
     memory_gb: float = 0.0  # virtual memory of the kernel (RLIMIT_AS); 0: no limit
     max_output_mb: float = 5.0  # per cell, in the executed copy; also the size of a file written
     sandbox: bool = True  # False only when the instructor passes --unsafe-no-sandbox
-
-
-@dataclass
-class QuestionResult:
-    """One question: passed, failed, error, timeout, unanswered, missing or not run."""
-
-    qid: str
-    points: float
-    max_points: float
-    status: str
-    message: str = ""
-
-
-@dataclass
-class GradeReport:
-    """One submission's grade, per question."""
-
-    student: str
-    notebook: str
-    status: str  # graded | malformed | unknown lesson | kernel died | grader error
-    score: float
-    max_score: float
-    questions: list[QuestionResult] = field(default_factory=list)
-    seconds: float = 0.0
-    message: str = ""
-    flags: list[str] = field(default_factory=list)
 
 
 def _answer_cells(submission: Any) -> tuple[dict[str, Any], list[str]]:
@@ -257,8 +225,7 @@ def grade(
         if nb is not None:
             import nbformat
 
-            executed_path(out, report).parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, executed_path(out, report))
+            atomic_write(executed_path(out, report), lambda tmp, nb=nb: nbformat.write(nb, tmp))
         print(f"  {report.status}: {report.score:g}/{report.max_score:g}", flush=True)
         reports.append(report)
         write_reports(reports, out)

@@ -15,22 +15,18 @@ import io
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..files import atomic_write
 from .collect import safe_name
-
-if TYPE_CHECKING:
-    from .grade import GradeReport
+from .results import GradeReport
 
 __all__ = ["MANIFEST", "executed_path", "verify_reports", "write_reports"]
 
 MANIFEST = "MANIFEST.sha256"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", errors="replace")
-    tmp.replace(path)
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", errors="replace"))
 
 
 def _stem(report: GradeReport) -> str:
@@ -71,23 +67,28 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _is_temp(path: Path) -> bool:
+    """A write in progress (or one a killed grader left): `atomic_write`'s `.NAME.tmp-PID`."""
+    return path.name.startswith(".") and path.name.rsplit("-", 1)[0].endswith(".tmp")
+
+
 def _report_files(out_dir: Path) -> list[Path]:
     found = [out_dir / "grades.json", out_dir / "grades.csv"]
     for folder in ("feedback", "executed"):
         found += sorted((out_dir / folder).glob("*"))
-    return [p for p in found if p.is_file() and not p.name.endswith(".tmp")]
+    return [p for p in found if p.is_file() and not _is_temp(p)]
 
 
 def write_reports(reports: list[GradeReport], out_dir: Path) -> str:
     """grades.json, grades.csv, feedback/*.md and MANIFEST.sha256; returns the manifest's hash."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / "grades.json", json.dumps([asdict(r) for r in reports], indent=2))
-    _atomic_write(out_dir / "grades.csv", _csv(reports))
+    _write_text(out_dir / "grades.json", json.dumps([asdict(r) for r in reports], indent=2))
+    _write_text(out_dir / "grades.csv", _csv(reports))
     (out_dir / "feedback").mkdir(exist_ok=True)
     for r in reports:
-        _atomic_write(out_dir / "feedback" / f"{_stem(r)}.md", _feedback(r))
+        _write_text(out_dir / "feedback" / f"{_stem(r)}.md", _feedback(r))
     lines = [f"{_sha256(p)}  {p.relative_to(out_dir).as_posix()}" for p in _report_files(out_dir)]
-    _atomic_write(out_dir / MANIFEST, "\n".join(lines) + "\n")
+    _write_text(out_dir / MANIFEST, "\n".join(lines) + "\n")
     return _sha256(out_dir / MANIFEST)
 
 
