@@ -31,7 +31,7 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from .checkup import doctor
+from .doctor import doctor
 from .config import get_mode, set_mode, settings, show_mode
 from .device import (
     describe_hardware,

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
-        from .checkup import doctor
+        from .doctor import doctor
 
         report = doctor(check_network=not args.offline)
         return 0 if report["torchvision_ops"] == "ok" else 1

@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from coursekit import checkup as doctor_mod
+from coursekit import doctor as doctor_mod
 from coursekit.cli import main
 from coursekit.course import run_course
 
