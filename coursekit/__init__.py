@@ -31,7 +31,6 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from .doctor import doctor
 from .config import get_mode, set_mode, settings, show_mode
 from .device import (
     describe_hardware,
@@ -42,6 +41,7 @@ from .device import (
     seed_everything,
     warn_if_no_gpu,
 )
+from .doctor import doctor
 from .history import Callback, History
 from .metrics import accuracy, confusion_matrix, macro_f1
 from .models import load_pretrained, load_tokenizer

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import doctor
 
         report = doctor(check_network=not args.offline)
-        return 0 if report["torchvision_ops"] == "ok" else 1
+        return 0 if report["ready"] else 1
     if args.command == "course":
         from .course import run_course
 

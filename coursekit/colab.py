@@ -58,7 +58,7 @@ SETUP_MARK = '"google.colab" in sys.modules'
 def check_source(repo: str, ref: str) -> None:
     """Raise ValueError unless `repo` is OWNER/NAME and `ref` is a fixed ref, not a branch."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+", repo):
-        raise ValueError(f"--repo must be OWNER/NAME on GitHub (e.g. myschool/course), not {repo!r}")
+        raise ValueError(f"--repo must be OWNER/NAME on GitHub (e.g. school/course), not {repo!r}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_./-]*", ref) or ".." in ref:
         raise ValueError(f"--ref must be a git tag or commit (e.g. v1.0.0), not {ref!r}")
     if ref.lower() in MOVING_REFS:
@@ -83,7 +83,7 @@ def badge(path: str, repo: str = REPOSITORY, ref: str = REF) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({badge_url(path, repo, ref)})"
 
 
-_SETUP = '''\
+_SETUP = """\
 # Colab setup: installs coursekit {ref} and keeps Colab's own libraries; elsewhere does nothing.
 import os, subprocess, sys
 from importlib import metadata
@@ -108,7 +108,7 @@ if "google.colab" in sys.modules:
     changed = sorted(n for n in in_use if n in before and before[n] != after.get(n))
     if changed:
         print("Updated while in use:", ", ".join(changed))
-        print("Restart now: Runtime > Restart session, then run the notebook from the top.")'''
+        print("Restart now: Runtime > Restart session, then run the notebook from the top.")"""
 
 
 def setup_cell(repo: str = REPOSITORY, ref: str = REF) -> str:

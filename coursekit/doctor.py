@@ -13,26 +13,31 @@ import os
 import platform
 import socket
 import threading
+from pathlib import Path
 
-from .assets import ASSETS, asset_status
+from packaging.version import InvalidVersion, Version
+
+from .assets import ASSETS, asset_status, downloaded
 from .config import get_mode
-from .device import describe_hardware, pick_device, precision_policy
+from .datasets import data_dir
+from .device import describe_hardware, on_colab, pick_device, precision_policy
 
-__all__ = ["doctor", "network_available"]
+__all__ = ["LIBRARIES", "doctor", "library_status", "network_available"]
 
-_PACKAGES = (
-    "coursekit",
-    "torch",
-    "torchvision",
-    "transformers",
-    "datasets",
-    "peft",
-    "safetensors",
-    "numpy",
-    "matplotlib",
-    "ipywidgets",
-    "tqdm",
-)
+# import name -> (pip name, lowest version the course supports; keep equal to pyproject.toml)
+LIBRARIES = {
+    "torch": ("torch", "2.4"),
+    "torchvision": ("torchvision", "0.19"),
+    "transformers": ("transformers", "4.41"),
+    "datasets": ("datasets", "2.18"),
+    "peft": ("peft", "0.10"),
+    "accelerate": ("accelerate", "0.26"),
+    "safetensors": ("safetensors", "0.4"),
+    "numpy": ("numpy", "1.24"),
+    "matplotlib": ("matplotlib", "3.7"),
+    "ipywidgets": ("ipywidgets", "7.6"),
+    "tqdm": ("tqdm", "4.66"),
+}
 # Models that only exist online: shown so learners know what needs internet.
 _ONLINE_ONLY = {
     "resnet18": "torchvision ImageNet weights",
@@ -60,11 +65,21 @@ def network_available(host: str = "huggingface.co", timeout: float = 2.0) -> boo
     return bool(result and result[0])
 
 
-def _version(name: str) -> str:
+def library_status(name: str) -> tuple[str, str | None]:
+    """(version or what is wrong, the fix or None) for the library imported as `name`."""
+    pip_name, minimum = LIBRARIES.get(name, (name, None))
     try:
-        return getattr(importlib.import_module(name), "__version__", "installed")
+        version = getattr(importlib.import_module(name), "__version__", "installed")
     except Exception as err:  # a broken install fails in many ways; report, don't crash
-        return f"BROKEN ({type(err).__name__}: {str(err).splitlines()[0][:80]})"
+        reason = f"BROKEN ({type(err).__name__}: {str(err).splitlines()[0][:80]})"
+        return reason, f'pip install --force-reinstall "{pip_name}>={minimum or 0}"'
+    try:
+        too_old = minimum is not None and Version(version) < Version(minimum)
+    except InvalidVersion:
+        too_old = False
+    if too_old:
+        return f"{version} TOO OLD (needs >= {minimum})", f'pip install -U "{pip_name}>={minimum}"'
+    return version, None
 
 
 def _torchvision_ok() -> str:
@@ -82,15 +97,33 @@ def _torchvision_ok() -> str:
         )
 
 
+def _asset_status(name: str, online: bool, data_root: Path) -> str:
+    """found | downloaded | will download | missing."""
+    status = asset_status(name)
+    if status == "missing" and downloaded(name, data_root):
+        return "downloaded"
+    if status == "missing" and ASSETS[name].online and online:
+        return "will download"
+    return status
+
+
 def doctor(check_network: bool = True) -> dict:
-    """Print a report of the environment and return it as a dict (for tests and notebooks)."""
+    """Print a report of the environment and return it as a dict (for tests and notebooks).
+
+    `report["ready"]` is True when every library imports at a supported version, torch and
+    torchvision work together, and every asset is found, downloaded or (online) will download.
+    On Colab the network is always checked (`check_network=False` only skips it elsewhere).
+    """
     device = pick_device()
     hw = describe_hardware(device)
-    online = network_available() if check_network else False
+    online = network_available() if check_network or on_colab() else False
+    libraries = {name: library_status(name) for name in LIBRARIES}
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {name: _version(name) for name in _PACKAGES},
+        "versions": {"coursekit": _coursekit_version()}
+        | {name: v for name, (v, _) in libraries.items()},
+        "fixes": {name: fix for name, (_, fix) in libraries.items() if fix},
         "torchvision_ops": _torchvision_ok(),
         "device": str(hw),
         "precision": precision_policy(hw).name,
@@ -98,38 +131,45 @@ def doctor(check_network: bool = True) -> dict:
         "online": online,
         "assets": {},
     }
+    data_root = data_dir()
     for name, asset in ASSETS.items():
-        status = asset_status(name)
-        if status == "missing" and asset.online and online:
-            status = "downloadable"
         report["assets"][name] = {
-            "status": status,
+            "status": _asset_status(name, online, data_root),
             "install": asset.install,
             "description": asset.description,
         }
+    missing = [n for n, a in report["assets"].items() if a["status"] == "missing"]
+    report["ready"] = not (missing or report["fixes"] or report["torchvision_ops"] != "ok")
+    _print(report)
+    return report
 
+
+def _coursekit_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _print(report: dict) -> None:
     print(f"coursekit doctor — Python {report['python']} on {report['platform']}")
     print("\nVersions:")
     for name, v in report["versions"].items():
-        print(f"  {name:<13} {v}")
+        fix = report["fixes"].get(name)
+        print(f"  {name:<13} {v}" + (f"   -> {fix}" if fix else ""))
     print(f"  torchvision ops: {report['torchvision_ops']}")
     print(f"\nDevice:    {report['device']}")
     print(f"Precision: {report['precision']}")
     print(f"Mode:      {report['mode']}  (COURSEKIT_MODE=quick|full)")
+    online = report["online"]
     print(f"Network:   {'online' if online else 'offline (the course runs on packaged assets)'}")
     print("\nAssets:")
     for name, a in report["assets"].items():
-        mark = {"found": "found offline", "downloadable": "downloadable"}.get(
-            a["status"], "MISSING"
-        )
-        hint = "" if a["status"] == "found" else f"   -> {a['install']}"
+        mark = {"found": "found offline", "missing": "MISSING"}.get(a["status"], a["status"])
+        hint = f"   -> {a['install']}" if a["status"] == "missing" else ""
         print(f"  {name:<22} {mark:<14} {a['description']}{hint}")
     for name, what in _ONLINE_ONLY.items():
-        status = "downloadable" if online else "needs internet"
-        print(f"  {name:<22} {status:<14} {what}")
-    missing = [n for n, a in report["assets"].items() if a["status"] == "missing"]
-    if missing or report["torchvision_ops"] != "ok":
-        print("\nSome things need attention (see the arrows above).")
+        print(f"  {name:<22} {'downloadable' if online else 'needs internet':<14} {what}")
+    if report["ready"]:
+        print("\nEvery library and course asset is available. You are ready.")
     else:
-        print("\nAll course assets are available offline. You are ready.")
-    return report
+        print("\nNOT READY: fix what the arrows above point at, then run doctor again.")
