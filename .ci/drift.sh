@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-WORK=${DRIFT_DIR:-/tmp/coursekit-drift}
+WORK=${DRIFT_DIR:-/tmp/coursekit-drift}  # the stacks' venvs (remade every run)
 STACKS=${*:-colab minimum}
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0
 mkdir -p "$WORK"
@@ -47,7 +47,8 @@ EOF
 }
 
 step "tools: uv (installs the stacks), the project venv (runs the setup-cell test)"
-make --no-print-directory setup >/dev/null
+HOST=${DRIFT_HOST_PYTHON:-}  # a Python with coursekit's dependencies; default: make's .venv
+if [ -z "$HOST" ]; then make --no-print-directory setup; HOST=.venv/bin/python; fi
 if [ ! -x "$WORK/uv/bin/uv" ]; then
   python3 -m venv "$WORK/uv" && "$WORK/uv/bin/pip" install -q uv
 fi
@@ -61,7 +62,7 @@ if [[ " $STACKS " == *" colab "* ]]; then
   versions "$V" | tee "$WORK/colab-before.txt"
 
   step "colab: the notebooks' setup cell installs coursekit (stand-in google.colab, this checkout)"
-  COURSEKIT_COLAB_PYTHON=$V/bin/python .venv/bin/python -m pytest tests/test_install.py \
+  COURSEKIT_COLAB_PYTHON=$V/bin/python "$HOST" -m pytest tests/test_install.py \
     -k colab_like -p no:cacheprovider -q -rs
   versions "$V" >"$WORK/colab-after.txt"
   if ! diff -u "$WORK/colab-before.txt" "$WORK/colab-after.txt"; then
