@@ -1,9 +1,12 @@
 """`coursekit doctor`: is this environment ready for the course, and if not, what to do.
 
-It catches library drift and missing assets before a learner meets them mid-notebook: versions,
-a torchvision operator that fails on a mismatched torch, the device and its precision policy, the
-run mode, and every course asset as found offline, downloadable, or missing (with the command that
-installs it).
+It catches library drift and missing assets before a learner meets them mid-notebook (lesson 00
+runs it first): each library's version against the lowest one the course supports (a broken or
+too-old library is "not ready", with the command that fixes it), a torchvision operator that
+fails on a mismatched torch, the device and its precision policy, the run mode, and every course
+asset as found offline, downloaded (into the data folder), will download (online), or missing
+(with the command that installs it). Locations can be moved with COURSEKIT_DATA and
+COURSEKIT_FASHION_MNIST_DIR.
 """
 
 from __future__ import annotations
