@@ -56,7 +56,7 @@ UV=$WORK/uv/bin/uv
 
 if [[ " $STACKS " == *" colab "* ]]; then
   V=$WORK/colab
-  step "colab: Python 3.12 venv with $(tr '\n' ' ' <.ci/colab-stack.txt)"
+  step "colab: Python 3.12 venv with $(grep -v '^#' .ci/colab-stack.txt | tr '\n' ' ')"
   rm -rf "$V" && "$UV" venv -q -p "$(python_for 3.12)" "$V"
   uv_pip "$V" -r .ci/colab-stack.txt pip
   versions "$V" | tee "$WORK/colab-before.txt"
