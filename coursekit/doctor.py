@@ -35,7 +35,7 @@ LIBRARIES = {
     "datasets": ("datasets", "2.18"),
     "peft": ("peft", "0.10"),
     "accelerate": ("accelerate", "0.26"),
-    "safetensors": ("safetensors", "0.4"),
+    "safetensors": ("safetensors", "0.4.1"),
     "numpy": ("numpy", "1.24"),
     "matplotlib": ("matplotlib", "3.7"),
     "ipywidgets": ("ipywidgets", "7.6"),
