@@ -17,6 +17,7 @@ ROOT=$PWD
 WORK=${DRIFT_DIR:-/tmp/coursekit-drift}  # the stacks' venvs (remade every run)
 STACKS=${*:-colab minimum}
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0
+export PYDEVD_DISABLE_FILE_VALIDATION=1  # ipykernel 6 on Python 3.12: quiet debugger notes
 mkdir -p "$WORK"
 
 step() { echo; echo "=== drift: $* [${SECONDS}s]"; }
