@@ -19,6 +19,7 @@ STACKS=${*:-colab minimum}
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0
 export PYDEVD_DISABLE_FILE_VALIDATION=1  # ipykernel 6 on Python 3.12: quiet debugger notes
 mkdir -p "$WORK"
+export COURSEKIT_DATA=$WORK/data  # feature caches of the notebooks, outside the checkout
 
 step() { echo; echo "=== drift: $* [${SECONDS}s]"; }
 python_for() {  # python_for 3.12 -> an interpreter of that version (pyenv, else PATH)
