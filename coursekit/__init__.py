@@ -30,7 +30,6 @@ from .checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from .checkup import doctor
 from .config import get_mode, set_mode, settings, show_mode
 from .device import (
     describe_hardware,
@@ -41,6 +40,7 @@ from .device import (
     seed_everything,
     warn_if_no_gpu,
 )
+from .doctor import doctor
 from .finetune import Predictor, finetune
 from .history import Callback, History
 from .metrics import accuracy, confusion_matrix, macro_f1

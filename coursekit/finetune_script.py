@@ -33,7 +33,7 @@ from coursekit.heads import TextClassifier
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.train import fit
 
-__all__ = ["build_data", "build_model", "main", "parse_args", "weights_summary"]
+__all__ = ["build_data", "build_model", "main", "parse_args", "set_dropout", "weights_summary"]
 
 
 def _positive_int(text: str) -> int:
@@ -100,9 +100,25 @@ def build_model(num_classes: int, dropout: float | None = None, seed: int = 0) -
     seed_everything(seed)
     model = TextClassifier(load_pretrained("minilm"), num_classes)
     if dropout is not None:
-        for module in model.modules():
-            if isinstance(module, nn.Dropout):
-                module.p = dropout
+        set_dropout(model, dropout)
+    return model
+
+
+def set_dropout(model: nn.Module, p: float) -> nn.Module:
+    """Set every dropout rate in `model` to `p`: `nn.Dropout` layers, and the rates attention
+    reads on its own (transformers 4.x BERT's SDPA attention uses `self.dropout_prob`, not its
+    `nn.Dropout`) and the model configs they come from. With p=0 nothing is random in train mode,
+    so several processes compute exactly what one would."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+        for name in ("dropout_prob", "attention_dropout", "dropout_rate"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, p)
+        config = getattr(module, "config", None)
+        for name, value in list(getattr(config, "__dict__", {}).items()):
+            if "dropout" in name and isinstance(value, float):
+                setattr(config, name, p)
     return model
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from coursekit import colab
 from coursekit.exercises.core import _lookup
 from coursekit.teach import build, find_questions, lesson_of, read_notebook, tag_exercises
 
@@ -34,7 +35,7 @@ def test_source_notebook_is_valid_and_has_no_outputs(path):
 @pytest.mark.parametrize("path", LESSONS, ids=ids)
 def test_colab_badge_and_setup_cell(path):
     nb = read_notebook(path)
-    badge = f"https://colab.research.google.com/github/coursekit/coursekit/blob/main/notebooks/{path.name}"
+    badge = colab.badge_url(f"notebooks/{path.name}")  # exact cells: tests/test_install.py
     assert badge in nb.cells[0].source, "the first cell must hold an Open-in-Colab badge to itself"
     setup = [c.source for c in nb.cells[:6] if c.cell_type == "code"]
     assert any('"google.colab" in sys.modules' in s and "pip" in s for s in setup), (

@@ -5,7 +5,9 @@
 - solutions: solutions kept, hidden tests removed.
 
 Both copies have no outputs, keep their nbgrader metadata (so nbgrader can still be used) and
-their Colab badge points at the copy itself.
+their Colab badge points at the copy itself. With `repo` and `ref` (an instructor's published
+copy), every badge and the "Colab setup" cell point at that repository and tag instead (the
+cells come from `coursekit.colab`, the one place that says where coursekit installs from).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..colab import REF, REPOSITORY, check_source, is_setup_cell, point_badges, setup_cell
 from .notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -118,8 +121,18 @@ def _point_badge(source: str, url_prefix: str | None, name: str) -> str:
     return COLAB.sub(lambda m: f"{m.group(1)}{url_prefix.strip('/')}/{name}", source)
 
 
-def build_notebook(nb: Any, kind: str, lesson: str, name: str, colab_dir: str | None) -> Any:
-    """A student or solutions copy of the (tagged) source notebook `nb`; `nb` is unchanged."""
+def build_notebook(
+    nb: Any,
+    kind: str,
+    lesson: str,
+    name: str,
+    colab_dir: str | None,
+    source: tuple[str, str] | None = None,
+) -> Any:
+    """A student or solutions copy of the (tagged) source notebook `nb`; `nb` is unchanged.
+
+    source: (repository, ref) the badges and the Colab setup cell point at; None keeps them.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown build {kind!r}; choose one of {KINDS}")
     out = copy.deepcopy(nb)
@@ -140,8 +153,12 @@ def build_notebook(nb: Any, kind: str, lesson: str, name: str, colab_dir: str | 
                 raise ValueError(f"{where}: solution markers outside a tagged answer cell")
             defined.update(bound)
             cell.outputs, cell.execution_count = [], None
+            if source is not None and is_setup_cell(cell.source):
+                cell.source = setup_cell(*source)
         elif cell.cell_type == "markdown":
             cell.source = _point_badge(cell.source, colab_dir, name)
+            if source is not None:
+                cell.source = point_badges(cell.source, *source)
     out.metadata["coursekit"] = {"build": kind, "lesson": lesson, "source": name}
     return out
 
@@ -151,14 +168,22 @@ def build(
     sources: str | Path = "notebooks",
     out_dir: str | Path | None = None,
     colab_dir: str | None = None,
+    repo: str | None = None,
+    ref: str | None = None,
 ) -> list[Path]:
     """Write the `kind` copy of every lesson in `sources` (a notebook or a folder) to `out_dir`.
 
     colab_dir: the folder the badges point at, relative to the repository root (default: the
     output folder, e.g. "build/student"); pass "" to leave the badges unchanged.
+    repo, ref: the published copy (GitHub OWNER/NAME, and a tag or commit) that the badges and the
+    Colab setup cells install from; a moving branch (main, master...) is refused (ValueError).
     """
     import nbformat
 
+    source = None
+    if repo is not None or ref is not None:
+        source = (repo or REPOSITORY, ref or REF)
+        check_source(*source)
     paths = lesson_paths(sources)
     out = Path(out_dir) if out_dir is not None else Path("build") / kind
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +196,7 @@ def build(
     written = []
     for path in paths:
         nb = read_notebook(path)
-        copy_nb = build_notebook(nb, kind, lesson_of(path), path.name, badge_dir or None)
+        copy_nb = build_notebook(nb, kind, lesson_of(path), path.name, badge_dir or None, source)
         nbformat.validate(copy_nb)
         nbformat.write(copy_nb, out / path.name)
         written.append(out / path.name)
