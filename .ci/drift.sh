@@ -79,8 +79,9 @@ if [[ " $STACKS " == *" colab "* ]]; then
   step "colab: fast tests (the benchmarks' compatibility is the minimum stack's job)"
   "$V/bin/python" -m pytest tests -m "not slow" -p no:cacheprovider -q \
     --ignore tests/test_benchmarks.py
-  step "colab: the two-process training tests (the fast ones ran above)"
-  "$V/bin/python" -m pytest tests/test_distributed.py -m slow -p no:cacheprovider -q
+  step "colab: the two-process training test (2 processes vs 1 with the same effective batch)"
+  "$V/bin/python" -m pytest tests/test_distributed.py -p no:cacheprovider -q \
+    -k two_processes_match_one_process
   step "colab: notebooks 03 and 05 under nbval"
   "$V/bin/python" -m pytest notebooks/03_head_replacement.ipynb notebooks/05_lora.ipynb \
     --nbval-lax --nbval-current-env -p no:cacheprovider -q

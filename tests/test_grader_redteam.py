@@ -22,6 +22,8 @@ from coursekit.teach import build, grade
 from coursekit.teach.grade import Limits
 from coursekit.teach.reports import verify_reports
 
+pytestmark = pytest.mark.slow  # grades a class of 15 sandboxed submissions (a few minutes)
+
 if shutil.which("bwrap") is None:
     message = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
     if os.environ.get("COURSEKIT_REQUIRE_ASSETS") == "1":
