@@ -4,7 +4,6 @@ drift by hand, optimizer memory."""
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Sequence
 from typing import Any
 
