@@ -98,10 +98,13 @@ def ratio(a: float, b: float, se_a: float = 0.0, se_b: float = 0.0) -> tuple[flo
 
 
 def fmt(value: float, se: float) -> str:
-    """'0.912 ± 0.021' (3 decimals below 10, else 3 significant figures)."""
+    """'0.912 ± 0.021' (3 decimals below 10), '40.5 ± 1.2' (4 significant figures below 1,000),
+    '12,345 ± 67' above."""
     if abs(value) < 10:
         return f"{value:.3f} ± {se:.3f}"
-    return f"{value:.3g} ± {se:.2g}"
+    if abs(value) < 1000:
+        return f"{value:.4g} ± {se:.2g}"
+    return f"{value:,.0f} ± {se:,.0f}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from coursekit.claims import (
     accuracy_se,
     compare,
     expect,
+    fmt,
     interval,
     mean_se,
     ratio,
@@ -29,6 +30,12 @@ def test_wilson_interval_matches_the_textbook_values_and_stays_in_0_1():
     assert (lo, hi) == pytest.approx((0.4038, 0.5962), abs=1e-4)
     lo, hi = interval(1.0, 20)
     assert hi == pytest.approx(1.0) and lo == pytest.approx(0.8389, abs=1e-4)
+
+
+def test_fmt_keeps_numbers_readable():
+    assert fmt(0.9123, 0.0213) == "0.912 ± 0.021"
+    assert fmt(40.52, 1.234) == "40.52 ± 1.2"
+    assert fmt(12345.6, 67.2) == "12,346 ± 67"
 
 
 def test_mean_se_and_ratio():
