@@ -49,9 +49,15 @@ def test_every_exercise_has_a_solution_and_a_check(path):
     nb = read_notebook(path)
     lesson = lesson_of(path)
     retagged = tag_exercises(copy.deepcopy(nb))
-    assert [c.metadata.get("nbgrader") for c in retagged.cells] == [
-        c.metadata.get("nbgrader") for c in nb.cells
-    ], "exercise metadata is stale: rebuild the notebook so its answer/check cells are tagged"
+
+    def tags(cells):  # nbgrader metadata, the hidden solutions (JupyterLab, Colab) and the hint
+        keys = ("nbgrader", "jupyter", "cellView")
+        return [([c.metadata.get(k) for k in keys], c.source) for c in cells]
+
+    assert tags(retagged.cells) == tags(nb.cells), (
+        "exercise metadata is stale: run `coursekit tag notebooks/` so its answer/check cells are "
+        "tagged and the solutions hidden"
+    )
     questions = find_questions(nb, lesson)
     assert len(questions) >= 2, "each lesson has at least two exercises"
     for q in questions:

@@ -11,7 +11,13 @@ import pytest
 
 from coursekit.cli import main as cli
 from coursekit.teach import Limits, SandboxUnavailable, build, find_questions, grade, tag_exercises
-from coursekit.teach.notebooks import NotebookFormatError, read_notebook
+from coursekit.teach.notebooks import (
+    HIDE_TITLE,
+    HINT,
+    NotebookFormatError,
+    read_notebook,
+    show_solutions,
+)
 
 SANDBOX = shutil.which("bwrap") is not None  # tests/test_grader_redteam.py requires it
 BADGE = (
@@ -91,6 +97,27 @@ def test_tagging_finds_answer_and_check_cells(lesson):
     assert meta["grade"] and meta["locked"] and meta["grade_id"] == "q1-check"
 
 
+def test_source_hides_solutions_until_asked_and_the_builds_show_them(lesson, tmp_path):
+    source = read_notebook(lesson)
+    for q in find_questions(source, "99"):
+        answer = source.cells[q.answer_cell]
+        assert answer.metadata["jupyter"]["source_hidden"] is True  # JupyterLab: collapsed input
+        assert answer.metadata["cellView"] == "form"  # Colab: only the #@title line shows
+        assert answer.source.splitlines()[0] == HIDE_TITLE
+        assert source.cells[q.answer_cell - 1].source.endswith(HINT)
+    again = tag_exercises(read_notebook(lesson))
+    assert [c.source for c in again.cells] == [c.source for c in source.cells], "idempotent"
+    for kind in ("student", "solutions"):
+        (path,) = build(kind, lesson, tmp_path / kind, "")
+        copy_nb = read_notebook(path)
+        assert all("cellView" not in c.metadata for c in copy_nb.cells)
+        assert not any(c.metadata.get("jupyter", {}).get("source_hidden") for c in copy_nb.cells)
+        text = "\n".join(c.source for c in copy_nb.cells)
+        assert HIDE_TITLE not in text and HINT not in text
+    (path,) = build("solutions", lesson, tmp_path / "solutions", "")
+    assert read_notebook(path).cells[3].source.startswith("### BEGIN SOLUTION\ntotal = sum(data)")
+
+
 def test_unbalanced_markers_and_missing_check_are_reported():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1")]
@@ -155,6 +182,7 @@ def test_round_trip_student_plus_solutions_gives_the_solutions_build(lesson, tmp
     (student,) = build("student", lesson, tmp_path / "student", "")
     (solutions,) = build("solutions", lesson, tmp_path / "solutions", "")
     source, stu, sol = (read_notebook(p) for p in (lesson, student, solutions))
+    show_solutions(source)  # the builds show what the source hides from learners
     for q in find_questions(source, "99"):  # put the source's solutions back
         stu.cells[q.answer_cell].source = source.cells[q.answer_cell].source
     assert [c.source for c in stu.cells] == [c.source for c in sol.cells]

@@ -87,3 +87,33 @@ def _bn_trap(answer, *, trap, fix, data) -> str:
             "look only at buffers whose names end in 'running_mean', compared exactly.",
         )
     return "the trap moves the statistics, the fix keeps them bit-identical"
+
+
+_VERDICTS = ("deeper", "k=0", "tie")
+
+
+@question("04.q4")
+def _predict_depth(answer, *, prediction, rows, deep) -> str:
+    from ..claims import compare
+
+    expect_type(answer, str, "verdict", 'one of "deeper", "k=0" or "tie"')
+    for name, value in (("verdict", answer), ("my_prediction", prediction)):
+        if value not in _VERDICTS:
+            raise Wrong(f"{name} is {value!r}.", f"use one of {', '.join(map(repr, _VERDICTS))}.")
+    by_k = {r["k"]: r for r in rows}
+    d, k0 = by_k[deep], by_k[0]
+    v = compare("deeper", d["test_accuracy"], "k=0", k0["test_accuracy"],
+                se_a=d["accuracy_se"], se_b=k0["accuracy_se"])  # fmt: skip
+    shows = v.winner or "tie"
+    if answer != shows:
+        raise Wrong(
+            f"the gap is {v.diff:+.3f} with a noise margin of {v.margin:.3f}, so {answer!r} is not "
+            "what this run shows.",
+            "compare |gap| with 2 * sqrt(se_deep**2 + se_0**2); only beyond it is there a winner.",
+        )
+    if prediction == shows:
+        return f"this run shows {shows!r} ({v.diff:+.3f}, margin {v.margin:.3f}), as you predicted."
+    return (
+        f"this run shows {shows!r} ({v.diff:+.3f}, margin {v.margin:.3f}); you predicted "
+        f"{prediction!r}: section 5's 'What to expect' says which conditions decide it."
+    )

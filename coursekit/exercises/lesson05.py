@@ -68,3 +68,54 @@ def _merge(answer, *, layer) -> str:
     if not torch.allclose(answer, merged, atol=1e-5):
         raise Wrong("`my_merged` is not the merged weight.", "W + (alpha / r) * B @ A.")
     return "W + (alpha / r) B A, exactly what merging stores"
+
+
+@question("05.q4")
+def _ship_rank(answer, *, rows) -> str:
+    from ..claims import compare
+
+    if answer is not None:
+        expect_type(answer, int, "ship_rank", "a LoRA rank such as 4, or None")
+    full = next(r for r in rows if r["strategy"] == "full fine-tune")
+    ranks = {int(r["strategy"].split("=")[1]): r for r in rows if r["strategy"].startswith("LoRA")}
+    if answer is not None and answer not in ranks:
+        raise Wrong(
+            f"r={answer} was not trained here.", f"the ranks in `rows` are {sorted(ranks)}."
+        )
+    verdicts = {
+        rank: compare(
+            "full",
+            full["test_accuracy"],
+            "lora",
+            r["test_accuracy"],
+            se_a=full["accuracy_se"],
+            se_b=r["accuracy_se"],
+        )  # fmt: skip
+        for rank, r in ranks.items()
+    }
+    as_good = sorted(rank for rank, v in verdicts.items() if v.winner != "full")
+    if answer is None and as_good:
+        raise Wrong(
+            f"r={as_good[0]} is within the noise of full fine-tuning.",
+            "a rank qualifies when full FT's accuracy minus its accuracy is at most "
+            "2 * sqrt(se_full**2 + se_rank**2).",
+        )
+    if answer is not None and answer not in as_good:
+        v = verdicts[answer]
+        raise Wrong(
+            f"full fine-tuning beats r={answer} by {v.diff:.3f}, more than two standard errors of "
+            f"the difference ({v.margin:.3f}).",
+            "keep only the ranks this run cannot tell from full fine-tuning.",
+        )
+    if answer is not None and answer != as_good[0]:
+        raise Wrong(
+            "a smaller rank is also as good as full fine-tuning in this run.",
+            "among the ranks that qualify, ship the smallest: the cheapest to store and train.",
+        )
+    if answer is None:
+        return "full fine-tuning is ahead of every rank beyond the noise in this run."
+    return (
+        f"r={answer} is within the noise of full fine-tuning "
+        f"({verdicts[answer].diff:+.3f}, margin {verdicts[answer].margin:.3f}) and the smallest "
+        "such rank."
+    )

@@ -1,16 +1,18 @@
-"""Self-checks for lesson 06 (capstone): choosing a strategy, drift by hand, optimizer memory."""
+"""Self-checks for lesson 06 (capstone): which strategy to ship (a decision within the noise),
+drift by hand, optimizer memory."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
+from ..claims import accuracy_se
 from ..forgetting import similarity_drift
 from .core import Wrong, close, expect_number, expect_type, question
 
-_TOLERANCE = 0.02  # "within 0.02 of the best accuracy", as the exercise says
 _EPS = 1e-9  # accuracies on the boundary count either way
 
 
@@ -18,42 +20,59 @@ def _names(rows: Sequence[dict]) -> list[str]:
     return [r["strategy"] for r in rows]
 
 
+def _se(row: dict) -> float:
+    if "accuracy_se" in row:
+        return float(row["accuracy_se"])
+    return accuracy_se(row["accuracy"], int(row["n_test"]))
+
+
+def as_good_as_best(rows: Sequence[dict], z: float = 2.0) -> list[dict]:
+    """The rows this run cannot tell from the most accurate one: the best accuracy minus theirs is
+    at most `z` standard errors of the difference (the best row included)."""
+    top = max(rows, key=lambda r: r["accuracy"])
+    return [
+        r
+        for r in rows
+        if top["accuracy"] - r["accuracy"] <= z * math.hypot(_se(top), _se(r)) + _EPS
+    ]
+
+
 @question("06.q1")
 def _q1(answer: Any, *, rows: Sequence[dict]) -> str:
-    expect_type(answer, str, "good_enough", "store the strategy's name, e.g. rows[0]['strategy'].")
+    expect_type(answer, str, "ship", "store the strategy's name, e.g. rows[0]['strategy'].")
     by = {r["strategy"]: r for r in rows}
     if answer not in by:
         raise Wrong(
             f"{answer!r} is not a strategy in `rows`.", f"the names are: {', '.join(_names(rows))}."
         )
-    top = max(r["accuracy"] for r in rows)
+    top = max(rows, key=lambda r: r["accuracy"])
+    good = as_good_as_best(rows)
     mine = by[answer]
-    if mine["accuracy"] < top - _TOLERANCE - _EPS:
+    if mine not in good:
+        gap = top["accuracy"] - mine["accuracy"]
         raise Wrong(
-            f"{answer!r} reached {mine['accuracy']:.3f}, more than {_TOLERANCE} below the best "
-            f"accuracy ({top:.3f}).",
-            "first keep only the rows whose accuracy is at least the best minus 0.02.",
+            f"{answer!r} is {gap:.3f} below the best ({top['strategy']}), more than two standard "
+            f"errors of the difference ({2 * math.hypot(_se(top), _se(mine)):.3f}).",
+            "keep only the rows whose gap to the best is at most 2 * sqrt(se_best**2 + se**2).",
         )
-    cheaper = [
-        r
-        for r in rows
-        if r["accuracy"] >= top - _TOLERANCE + _EPS and r["trainable"] < mine["trainable"]
-    ]
+    cheaper = [r for r in good if r["trainable"] < mine["trainable"]]
     if cheaper:
-        if mine["accuracy"] == top:
+        if mine is top:
             raise Wrong(
-                f"{answer!r} is the most accurate, but not the cheapest that is good enough.",
-                "among the rows within 0.02 of the best, pick the one with the fewest trainable "
+                f"{answer!r} is the most accurate, but this run cannot tell it from cheaper ones.",
+                "among the rows as good as the best, pick the one with the fewest trainable "
                 "parameters.",
             )
         raise Wrong(
-            f"another strategy within {_TOLERANCE} of the best trains fewer than "
-            f"{mine['trainable']:,} parameters.",
-            "compare the `trainable` column of the rows that are good enough.",
+            f"another strategy as good as the best trains fewer than {mine['trainable']:,} "
+            "parameters.",
+            "compare the `trainable` column of the rows that are as good as the best.",
         )
     return (
-        f"{answer} reaches {mine['accuracy']:.3f} (best {top:.3f}) with "
-        f"{mine['trainable']:,} trainable parameters."
+        f"{answer} reaches {mine['accuracy']:.3f} ± {_se(mine):.3f} (best {top['accuracy']:.3f}, "
+        f"a tie within noise) with {mine['trainable']:,} trainable parameters."
+        if mine is not top
+        else f"{answer} is the most accurate, and no strategy as good trains fewer parameters."
     )
 
 

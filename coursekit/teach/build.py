@@ -30,6 +30,7 @@ from .notebooks import (
     lesson_of,
     read_notebook,
     regions,
+    show_solutions,
 )
 
 __all__ = ["KINDS", "build", "build_notebook", "lesson_paths", "remove_region", "stub_for", "tag"]
@@ -135,7 +136,7 @@ def build_notebook(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown build {kind!r}; choose one of {KINDS}")
-    out = copy.deepcopy(nb)
+    out = show_solutions(copy.deepcopy(nb))  # copies are read as they are: nothing collapsed
     questions = find_questions(out, lesson)
     answers = {q.answer_cell: q.qid for q in questions}
     code_after = {q.answer_cell: out.cells[q.check_cell].source for q in questions}

@@ -10,6 +10,13 @@ nbgrader itself:
   (nbgrader metadata `grade: true`, `locked: true`, `points`, `grade_id: "q1-check"`).
 
 `tag_exercises` writes that metadata from the markers, so authors only type the markers.
+
+Learners who open the source notebooks (locally or on Colab) should attempt an exercise before
+they see its solution, so tagging also **hides each answer cell's code** until asked for: the
+`jupyter.source_hidden` metadata collapses the input in JupyterLab (click the bar to expand),
+and a first line `#@title ...` with `cellView: "form"` shows only the title on Colab ("Show
+code" reveals it). The exercise's text gets one line saying so (`HINT`). The student and
+solution builds undo all three with `show_solutions`: their answer cells are meant to be read.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from typing import Any
 __all__ = [
     "HIDDEN_BEGIN",
     "HIDDEN_END",
+    "HINT",
+    "HIDE_TITLE",
     "SOLUTION_BEGIN",
     "SOLUTION_END",
     "NotebookFormatError",
@@ -30,11 +39,17 @@ __all__ = [
     "lesson_of",
     "read_notebook",
     "regions",
+    "show_solutions",
     "tag_exercises",
 ]
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+HIDE_TITLE = "#@title Solution, hidden: try the exercise first, then double-click to reveal"
+HINT = (
+    "*Try it first, in a new cell below the solution cell; the solution is hidden: click to reveal "
+    "(JupyterLab: the collapsed bar; Colab: Show code).*"
+)
 
 
 class NotebookFormatError(ValueError):
@@ -110,8 +125,37 @@ def _nbgrader(grade_id: str, *, solution: bool, points: float | None = None) -> 
     return meta
 
 
-def tag_exercises(nb: Any, points: float = 1.0) -> Any:
-    """Write nbgrader metadata on every answer cell and the check cell that follows it."""
+def _hide(nb: Any, i: int) -> None:
+    """Collapse answer cell `i` (JupyterLab and Colab) and say so in the exercise's text."""
+    cell = nb.cells[i]
+    cell.metadata["jupyter"] = {**cell.metadata.get("jupyter", {}), "source_hidden": True}
+    cell.metadata["cellView"] = "form"
+    if not cell.source.startswith(HIDE_TITLE):
+        cell.source = f"{HIDE_TITLE}\n{cell.source}"
+    text = nb.cells[i - 1] if i > 0 and nb.cells[i - 1].cell_type == "markdown" else None
+    if text is not None and HINT not in text.source:  # else the title alone says it
+        text.source = f"{text.source.rstrip()}\n\n{HINT}"
+
+
+def show_solutions(nb: Any) -> Any:
+    """Undo the hiding `tag_exercises` adds (metadata, the `#@title` line, the hint), in place."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace(f"\n\n{HINT}", "").replace(HINT, "")
+            continue
+        cell.metadata.pop("cellView", None)
+        jupyter = cell.metadata.get("jupyter", {})
+        jupyter.pop("source_hidden", None)
+        if "jupyter" in cell.metadata and not jupyter:
+            del cell.metadata["jupyter"]
+        if cell.source.startswith(HIDE_TITLE):
+            cell.source = cell.source[len(HIDE_TITLE) :].lstrip("\n")
+    return nb
+
+
+def tag_exercises(nb: Any, points: float = 1.0, hide: bool = True) -> Any:
+    """Write nbgrader metadata on every answer cell and the check cell that follows it; with
+    `hide`, also collapse each answer cell until the learner asks for it (see the module text)."""
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     number = 0
     for pos, i in enumerate(code):
@@ -130,6 +174,10 @@ def tag_exercises(nb: Any, points: float = 1.0) -> Any:
         check.metadata["nbgrader"] = _nbgrader(
             f"{grade_id}-check", solution=False, points=old_points
         )
+    if hide:
+        for i, cell in enumerate(nb.cells):
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                _hide(nb, i)
     return nb
 
 
