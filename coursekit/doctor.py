@@ -12,6 +12,7 @@ COURSEKIT_FASHION_MNIST_DIR.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import platform
 import socket
@@ -148,9 +149,10 @@ def doctor(check_network: bool = True) -> dict:
 
 
 def _coursekit_version() -> str:
-    from . import __version__
-
-    return __version__
+    try:
+        return importlib.metadata.version("coursekit")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed (run from a checkout)"
 
 
 def _print(report: dict) -> None:
