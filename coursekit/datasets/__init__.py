@@ -26,6 +26,7 @@ from .base import (
 )
 from .images import (
     FASHION_MNIST_CLASSES,
+    ImageDataset,
     image_dataset,
     load_digits_splits,
     load_fashion_mnist,
@@ -38,6 +39,7 @@ __all__ = [
     "BBC_CLASSES",
     "FASHION_MNIST_CLASSES",
     "DatasetSplits",
+    "ImageDataset",
     "Split",
     "TensorDictDataset",
     "data_dir",

@@ -1,8 +1,13 @@
 """Image datasets (Fashion-MNIST, scikit-learn digits, a few real photos) and image preparation.
 
-Images are kept as uint8 tensors until a model needs them; `prepare_images` then resizes them,
-makes them 3-channel and normalises them with *the model's own* mean/std (the models layer knows
-those numbers; this module does not import it).
+Images are kept as uint8 tensors at their native size until a model needs them; `prepare_images`
+then resizes them, makes them 3-channel and normalises them with *the model's own* mean/std (the
+models layer knows those numbers; this module does not import it).
+
+Why not prepare everything once? Memory. Fashion-MNIST's 50,000 training images take 39 MB as
+28x28 uint8, but 30 GB as 3x224x224 float32 -- more than a Colab runtime has. `image_dataset`
+therefore keeps the uint8 images and prepares each *batch* when it is fetched (`__getitems__`:
+one resize call per batch), so only one batch of floats exists at a time. Lessons 03 and 04 use it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset
 
 from coursekit.assets import AssetCorruptError, AssetMissingError, asset_path
 
@@ -22,6 +27,7 @@ from .base import DatasetSplits, Split, data_dir, dedupe_indices, split_fraction
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
+    "ImageDataset",
     "image_dataset",
     "load_digits_splits",
     "load_fashion_mnist",
@@ -231,6 +237,7 @@ def prepare_images(
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
     chunk: int = 1024,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """uint8 images -> float32 N x C x size x size, ready for a pre-trained network.
 
@@ -240,11 +247,13 @@ def prepare_images(
     channel; none means no normalisation). `x` is a uint8 batch (N x H x W, N x C x H x W or
     N x H x W x C), float images already in [0, 1], or a list of single images of any sizes
     (H x W or H x W x 3, e.g. from `load_photos`). Works `chunk` images at a time to bound memory.
+    `device` (e.g. the model's GPU) moves each uint8 chunk there first, so the resize runs there
+    and the float result is made there (default: the CPU).
     """
     if isinstance(x, list | tuple):
         if not x:
             raise ValueError("no images given")
-        kw = dict(rgb=rgb, mean=mean, std=std)
+        kw = dict(rgb=rgb, mean=mean, std=std, device=device)
         return torch.cat(
             [prepare_images(torch.as_tensor(np.array(im))[None], size, **kw) for im in x]
         )
@@ -261,9 +270,12 @@ def prepare_images(
     mean_t, std_t = _channel_stats(mean, c_out, "mean"), _channel_stats(std, c_out, "std")
     if std_t is not None and bool((std_t == 0).any()):
         raise ValueError("std must not be zero")
-    out = torch.empty((len(x), c_out, *hw), dtype=torch.float32)
+    device = torch.device(device) if device is not None else x.device
+    mean_t = None if mean_t is None else mean_t.to(device)
+    std_t = None if std_t is None else std_t.to(device)
+    out = torch.empty((len(x), c_out, *hw), dtype=torch.float32, device=device)
     for start in range(0, len(x), chunk):
-        b = x[start : start + chunk].float()
+        b = x[start : start + chunk].to(device, non_blocking=True).float()
         b = b / 255 if x.dtype == torch.uint8 else b
         if tuple(b.shape[-2:]) != hw:
             b = torch.nn.functional.interpolate(
@@ -279,6 +291,54 @@ def prepare_images(
     return out
 
 
+class ImageDataset(Dataset):
+    """uint8 images at their native size, prepared batch by batch when a DataLoader fetches them.
+
+    Items are `(float image C x size x size, label)`, exactly `prepare_images(x[i:i+1], ...)[0]`.
+    A DataLoader asks for a whole batch at once through `__getitems__`, so a batch is resized in
+    one call; the dataset itself holds only the uint8 images (`nbytes` says how many bytes).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        size: int | tuple[int, int] | None,
+        *,
+        rgb: bool = True,
+        mean: float | Sequence[float] | None = None,
+        std: float | Sequence[float] | None = None,
+    ):
+        if images.dtype != torch.uint8:
+            raise TypeError(f"ImageDataset stores uint8 images, got {images.dtype}")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images, self.labels = images, labels
+        self.size, self.rgb, self.mean, self.std = size, rgb, mean, std
+        prepare_images(images[:1], size, rgb=rgb, mean=mean, std=std)  # bad arguments fail now
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the dataset (uint8 images + int64 labels)."""
+        return self.images.nbytes + self.labels.nbytes
+
+    def prepare(self, idx: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """The float batch for positions `idx` (N x C x size x size)."""
+        idx = torch.as_tensor(idx, dtype=torch.int64)
+        kw = dict(rgb=self.rgb, mean=self.mean, std=self.std)
+        return prepare_images(self.images[idx], self.size, **kw)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.prepare([i])[0], self.labels[i]
+
+    def __getitems__(self, idx: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        x = self.prepare(idx)
+        return list(zip(x, self.labels[torch.as_tensor(idx, dtype=torch.int64)], strict=True))
+
+
 def image_dataset(
     split: Split,
     size: int | tuple[int, int] | None = None,
@@ -286,14 +346,14 @@ def image_dataset(
     rgb: bool = True,
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
-) -> TensorDataset:
-    """`TensorDataset(prepare_images(split.x, ...), split.y)` for a DataLoader.
+) -> ImageDataset:
+    """An `ImageDataset` for a DataLoader: the split's uint8 images, prepared per batch.
 
-    Everything is prepared up front (fast epochs): mind the memory at large sizes, e.g. 10,000
-    images at 224 px take 6 GB; subsample first or use a smaller size.
+    Memory stays that of the uint8 images at their native size (10,000 Fashion-MNIST images:
+    8 MB), whatever `size`; the float copy at `size` px exists one batch at a time.
     """
     if not isinstance(split.x, torch.Tensor):
         raise TypeError(
             "image_dataset needs an image split (x a uint8 tensor); for text use tokenize"
         )
-    return TensorDataset(prepare_images(split.x, size, rgb=rgb, mean=mean, std=std), split.y)
+    return ImageDataset(split.x, split.y, size, rgb=rgb, mean=mean, std=std)
