@@ -15,9 +15,22 @@ CPU that full-mode data sizes and shapes fit in memory, without the hours of com
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
-__all__ = ["MODES", "Settings", "get_mode", "max_steps", "set_mode", "settings", "show_mode"]
+__all__ = [
+    "MODES",
+    "Settings",
+    "capped",
+    "get_mode",
+    "max_steps",
+    "set_mode",
+    "settings",
+    "show_mode",
+]
+
+T = TypeVar("T")
 
 MODES = ("quick", "full")
 _override: str | None = None
@@ -107,6 +120,15 @@ def max_steps() -> int | None:
     return int(raw)
 
 
+def capped(batches: Iterable[T]) -> Iterator[T]:
+    """The batches, stopping after `max_steps()` of them when `$COURSEKIT_MAX_STEPS` is set."""
+    cap = max_steps()
+    for i, batch in enumerate(batches):
+        if cap is not None and i >= cap:
+            return
+        yield batch
+
+
 def show_mode() -> Settings:
     """Print the mode and its sizes (every notebook does this at the top) and return them."""
     s = settings()
@@ -120,6 +142,8 @@ def show_mode() -> Settings:
     other = "full" if s.mode == "quick" else "quick"
     print(f"  switch: COURSEKIT_MODE={other} before starting, or coursekit.set_mode('{other}')")
     if max_steps() is not None:
-        print(f"  COURSEKIT_MAX_STEPS={max_steps()}: every loop is cut short (a memory check; "
-              "the results mean nothing)")
+        print(
+            f"  COURSEKIT_MAX_STEPS={max_steps()}: every loop is cut short (a memory check; "
+            "the results mean nothing)"
+        )
     return s

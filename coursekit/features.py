@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import capped, max_steps
 from .datasets import prepare_images, tokenize
 from .device import pick_device
 from .feature_cache import (
@@ -116,7 +117,7 @@ def extract_features(
         chunks = []
         bar = progress_bar((n + batch_size - 1) // batch_size, desc, disable=not progress)
         with torch.no_grad():
-            for start in range(0, n, batch_size):
+            for start in capped(range(0, n, batch_size)):  # all, unless $COURSEKIT_MAX_STEPS
                 out = fn(_slice(inputs, start, start + batch_size))
                 if not isinstance(out, torch.Tensor) or out.ndim < 1:
                     raise TypeError(f"fn must return a feature tensor, got {type(out).__name__}")
@@ -124,6 +125,9 @@ def extract_features(
                 bar.update(1)
         bar.close()
         features = torch.cat(chunks)
+        if len(features) < n and max_steps() is not None:  # a CPU memory check: full-size
+            rest = features.new_zeros(n - len(features), *features.shape[1:])  # output, rows
+            features, path, key = torch.cat([features, rest]), None, None  # zero, never cached
         if len(features) != n:
             raise ValueError(f"fn returned {len(features)} feature rows for {n} inputs")
         compute_seconds = time.perf_counter() - start_time

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .batches import as_loader, forward_logits, split_batch, to_device
+from .config import max_steps
 from .device import autocast, pick_device, resolve_precision
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find", "suggest_lr"]
@@ -134,7 +135,7 @@ def lr_find(
             scaler = torch.amp.GradScaler(device.type, enabled=policy.grad_scaler)
             loader = as_loader(train_data, batch_size, True, device, "train_data")
             batches, avg, best = _batches(loader), 0.0, math.inf
-            for i in range(num_iter):
+            for i in range(min(num_iter, max_steps() or num_iter)):  # COURSEKIT_MAX_STEPS
                 lr = start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))
                 _set_lr(optimizer, lr, ratios)
                 inputs, labels = split_batch(next(batches))

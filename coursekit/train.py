@@ -30,6 +30,7 @@ from .batches import (
     to_device,
 )
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from .config import capped, max_steps
 from .device import adamw_kwargs, autocast, pick_device, prefer_channels_last, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
@@ -60,7 +61,7 @@ def predict(
     was_training = model.training
     model.eval().to(device)
     logits, labels = [], []
-    for batch in data:
+    for batch in capped(data):  # all batches unless $COURSEKIT_MAX_STEPS (a CPU memory check)
         inputs, y = split_batch(batch)
         with autocast(device, policy):
             out = forward_logits(model, to_device(inputs, device))
@@ -183,6 +184,8 @@ def fit(
     custom_loss = loss_fn is not None
     loss_fn = loss_fn or nn.functional.cross_entropy
 
+    step_cap = max_steps()  # $COURSEKIT_MAX_STEPS: stop after that many steps (a CPU check)
+    cap_at = None if step_cap is None else state.step + step_cap
     for epoch in range(start_epoch, epochs):
         state.epoch = epoch
         t0 = time.perf_counter()
@@ -234,6 +237,8 @@ def fit(
             bar.update(1)
             if progress and i % log_every == 0:  # the only per-step host sync, for display
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+            if cap_at is not None and state.step >= cap_at:
+                break
         bar.close()
         if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
@@ -292,7 +297,7 @@ def fit(
             if main:
                 print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs.")
             break
-        if state.stop:
+        if state.stop or (cap_at is not None and state.step >= cap_at):
             break
 
     if restore_best:
