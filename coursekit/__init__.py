@@ -4,9 +4,11 @@ Notebooks use this short list; each name lives in a small module named for its c
 """
 
 from . import (
+    colab,
     cost,
     datasets,
     embeddings,
+    estimate,
     exercises,
     experiments,
     feature_cache,
@@ -58,12 +60,14 @@ __all__ = [
     "CheckpointError",
     "History",
     "accuracy",
+    "colab",
     "confusion_matrix",
     "cost",
     "count_parameters",
     "datasets",
     "describe_hardware",
     "embeddings",
+    "estimate",
     "exercises",
     "doctor",
     "evaluate",
