@@ -210,10 +210,11 @@ def announce(lesson: str) -> float | None:
         return None
     gpu = _detected_gpu() or "T4"
     seconds = notebook_seconds(lesson, gpu)
+    took = "under a minute" if seconds < 60 else f"about {seconds / 60:.0f} min"
     print(
-        f"full mode: lesson {lesson} is estimated at about {seconds / 60:.0f} min of GPU work on "
-        f"a {gpu} (an estimate: {FLOP_EFFICIENCY:.0%} of peak FLOP/s, {BANDWIDTH_EFFICIENCY:.0%} "
-        "of peak bandwidth).\n  Too long? Restart with COURSEKIT_MODE=quick, or run "
-        "coursekit.set_mode('quick') and re-run the notebook from the top."
+        f"full mode: lesson {lesson}'s training and inference are estimated at {took} on a {gpu} "
+        f"(an estimate: {FLOP_EFFICIENCY:.0%} of peak FLOP/s, {BANDWIDTH_EFFICIENCY:.0%} of peak "
+        "bandwidth; loading and plotting come on top).\n  Too long? Restart with "
+        "COURSEKIT_MODE=quick, or run coursekit.set_mode('quick') and re-run from the top."
     )
     return seconds

@@ -71,4 +71,4 @@ def test_announce_prints_the_estimate_and_the_switch(monkeypatch, capsys):
         config.set_mode(None)
     out = capsys.readouterr().out
     assert seconds == estimate.notebook_seconds("04") and "T4" in out
-    assert "COURSEKIT_MODE=quick" in out and f"{seconds / 60:.0f} min" in out
+    assert "COURSEKIT_MODE=quick" in out and f"about {seconds / 60:.0f} min" in out
