@@ -167,6 +167,12 @@ def test_image_dataset_batches_equal_preparing_everything_up_front(fashion):
     x, y = torch.cat([b[0] for b in loader]), torch.cat([b[1] for b in loader])
     assert x.shape == (40, 3, 224, 224) and x.dtype == torch.float32
     torch.testing.assert_close(x, up_front, atol=1e-6, rtol=0)
+    # ... and the textbook recipe, step by step: scale, resize (antialiased), RGB, normalise
+    step = torch.nn.functional.interpolate(
+        split.x[:, None].float() / 255, size=224, mode="bilinear", antialias=True
+    ).clamp(0, 1)
+    textbook = (step.expand(-1, 3, -1, -1) - 127 / 255) / (128 / 255)
+    torch.testing.assert_close(x, textbook, atol=1e-5, rtol=0)
     assert torch.equal(y, split.y)
     torch.testing.assert_close(ds[7][0], up_front[7], atol=1e-6, rtol=0)
     sub = torch.utils.data.Subset(ds, [3, 5])  # Subset forwards whole batches too

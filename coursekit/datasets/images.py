@@ -271,23 +271,22 @@ def prepare_images(
     if std_t is not None and bool((std_t == 0).any()):
         raise ValueError("std must not be zero")
     device = torch.device(device) if device is not None else x.device
-    mean_t = None if mean_t is None else mean_t.to(device)
-    std_t = None if std_t is None else std_t.to(device)
+    # (x / top - mean) / std as (x - mean * top) / (std * top): two passes over the output, in place
+    top = 255.0 if x.dtype == torch.uint8 else 1.0
+    shift = torch.zeros(1, 1, 1, 1) if mean_t is None else mean_t * top
+    shift = shift.expand(1, c_out, 1, 1).to(device)  # c_out channels: a gray batch becomes RGB
+    scale = ((torch.ones(1, 1, 1, 1) if std_t is None else std_t) * top).to(device)
+    # antialiasing only changes shrinking; growing is plain bilinear (the same numbers, faster)
+    antialias = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
     out = torch.empty((len(x), c_out, *hw), dtype=torch.float32, device=device)
     for start in range(0, len(x), chunk):
         b = x[start : start + chunk].to(device, non_blocking=True).float()
-        b = b / 255 if x.dtype == torch.uint8 else b
         if tuple(b.shape[-2:]) != hw:
             b = torch.nn.functional.interpolate(
-                b, size=hw, mode="bilinear", antialias=True, align_corners=False
-            ).clamp_(0, 1)
-        if rgb and b.shape[1] == 1:
-            b = b.expand(-1, 3, -1, -1)
-        if mean_t is not None:
-            b = b - mean_t
-        if std_t is not None:
-            b = b / std_t
-        out[start : start + chunk] = b
+                b, size=hw, mode="bilinear", antialias=antialias, align_corners=False
+            ).clamp_(0, top)
+        part = out[start : start + chunk]
+        torch.sub(b, shift, out=part).div_(scale)
     return out
 
 
