@@ -8,9 +8,12 @@ bytes/s; real kernels reach a fraction of each. The estimate of one piece of wor
     seconds = max(FLOPs / (FLOP_EFFICIENCY x peak), bytes / (BANDWIDTH_EFFICIENCY x bandwidth))
 
 (a roofline: whichever resource runs out first). EfficientNet's depthwise convolutions make it
-bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. The efficiencies are stated,
-not measured: replace them with a measured MFU once a T4 has run the course (docs/performance.md).
-Lessons 01-06 print their estimate before their first long cell (`announce`).
+bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. Images are also prepared on the
+host, batch by batch (resize 28 -> 224 px, normalise): `HOST_IMAGES_PER_S` per second, added on
+top because a 2-core Colab runtime loads data in the training process (no workers). The
+efficiencies and the rate are stated, not measured: replace them with measured ones once a T4
+has run the course (docs/performance.md). Lessons 00-06 print their estimate before their
+first long cell (`announce`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "Work",
     "announce",
     "estimate_seconds",
+    "markdown_table",
     "model_cost",
     "notebook_seconds",
     "notebook_work",
@@ -40,6 +44,7 @@ __all__ = [
 FLOP_EFFICIENCY = 0.30  # fraction of peak fp16 FLOP/s a real training step reaches (assumed)
 BANDWIDTH_EFFICIENCY = 0.50  # fraction of peak memory bandwidth (assumed)
 ACTIVATION_PASSES = {"train": 4, "head": 2, "lora": 3, "infer": 2}  # writes + reads of each
+HOST_IMAGES_PER_S = 1000.0  # images prepared per second on Colab's CPU (assumed; see docs)
 FLOP_FACTOR = {"train": 3, "head": 1, "lora": 2, "infer": 1}  # x the forward pass's FLOPs
 # (peak fp16 tensor-core FLOP/s, memory bandwidth bytes/s)
 GPUS = {"T4": (65e12, 300e9), "L4": (121e12, 300e9), "A100": (312e12, 1.55e12)}
@@ -135,10 +140,14 @@ def roofline_seconds(
 
 
 def estimate_seconds(work: list[Work], gpu: str = "T4") -> float:
-    """Estimated seconds for `work` on `gpu` (a key of GPUS), by the roofline above."""
-    return sum(
-        roofline_seconds(*per_example_cost(w.model, w.size), w.kind, w.examples, gpu) for w in work
-    )
+    """Estimated seconds for `work` on `gpu` (a key of GPUS): the roofline above, plus the
+    host's time to prepare images."""
+    total = 0.0
+    for w in work:
+        total += roofline_seconds(*per_example_cost(w.model, w.size), w.kind, w.examples, gpu)
+        if w.model == "efficientnet_lite0":
+            total += w.examples / HOST_IMAGES_PER_S
+    return total
 
 
 def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
@@ -194,6 +203,26 @@ def notebook_seconds(lesson: str, gpu: str = "T4", mode: str = "full") -> float:
     return estimate_seconds(notebook_work(lesson, mode), gpu)
 
 
+LESSONS = ("00", "01", "02", "03", "04", "05", "06")
+
+
+def markdown_table(gpu: str = "T4") -> str:
+    """The full-mode estimate of every lesson on `gpu` as a markdown table (README, docs)."""
+    lines = [
+        f"| lesson | heavy work (full mode) | estimated minutes on a {gpu} |",
+        "|---|---|---:|",
+    ]
+    total = 0.0
+    for lesson in LESSONS:
+        work = notebook_work(lesson)
+        seconds = estimate_seconds(work, gpu)
+        total += seconds
+        what = "; ".join(f"{w.what} ({w.examples:,} x {w.size})" for w in work) or "small"
+        lines.append(f"| {lesson} | {what} | {seconds / 60:.1f} |")
+    lines.append(f"| **course** | | **{total / 60:.0f}** |")
+    return "\n".join(lines)
+
+
 def _detected_gpu() -> str | None:
     if not torch.cuda.is_available():
         return None
@@ -214,7 +243,8 @@ def announce(lesson: str) -> float | None:
     print(
         f"full mode: lesson {lesson}'s training and inference are estimated at {took} on a {gpu} "
         f"(an estimate: {FLOP_EFFICIENCY:.0%} of peak FLOP/s, {BANDWIDTH_EFFICIENCY:.0%} of peak "
-        "bandwidth; loading and plotting come on top).\n  Too long? Restart with "
+        f"bandwidth, {HOST_IMAGES_PER_S:,.0f} images/s prepared on the CPU; loading and plotting "
+        "come on top).\n  Too long? Restart with "
         "COURSEKIT_MODE=quick, or run coursekit.set_mode('quick') and re-run from the top."
     )
     return seconds

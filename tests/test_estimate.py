@@ -58,6 +58,22 @@ def test_full_mode_fits_the_t4_budget():
     assert estimate.notebook_seconds("04", mode="quick") < seconds["04"] / 10
     with pytest.raises(ValueError, match="lesson"):
         estimate.notebook_work("99")
+    one = [estimate.Work("x", "efficientnet_lite0", "infer", 1000, 224)]
+    gpu_only = estimate.roofline_seconds(
+        *estimate.per_example_cost("efficientnet_lite0", 224), "infer", 1000
+    )
+    assert estimate.estimate_seconds(one) == pytest.approx(
+        gpu_only + 1000 / estimate.HOST_IMAGES_PER_S
+    )
+
+
+def test_the_docs_show_the_current_estimate():
+    """docs/performance.md carries the table `markdown_table()` prints (regenerate when sizes
+    or the cost model change)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
+    assert estimate.markdown_table("T4") in doc
 
 
 def test_announce_prints_the_estimate_and_the_switch(monkeypatch, capsys):
