@@ -32,13 +32,14 @@ def run(steps: int = 3, batch_size: int = 16) -> dict:
 
     full = settings("full")
     device = torch.device("cpu")
+    cache_dir = ck.datasets.data_dir() / "features"  # a rerun reuses the features
     bbc = ck.datasets.load_bbc_news(seed=0)
     tokenizer = ck.load_tokenizer("minilm")
     encoder = ck.load_pretrained("minilm")
     t0 = time.perf_counter()
     feats = {
         name: ck.features.extract_text_features(
-            encoder, tokenizer, split.x, full.max_length, device=device
+            encoder, tokenizer, split.x, full.max_length, device=device, cache_dir=cache_dir
         )
         for name, split in (("train", bbc.train), ("test", bbc.test))
     }

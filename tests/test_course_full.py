@@ -10,7 +10,9 @@ import nbformat
 import pytest
 
 from coursekit.cli import main
-from coursekit.course import run_course
+from coursekit.course import RAM_BUDGET_GB, run_course
+
+from conftest import require_asset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,3 +51,28 @@ def test_cli_course_takes_max_steps_and_a_ram_budget(tmp_path):
     assert main([*argv, "--ram-budget-gb", "0.001"]) == 1  # any kernel is over 1 MB
     with pytest.raises(ValueError, match="at least 1"):
         run_course([nb], tmp_path / "o", max_steps=0)
+
+
+def lesson_prefix(name: str, last_cell: str, folder: Path) -> Path:
+    """A copy of lesson `name` with its cells up to `last_cell` (an id): the CI-sized check."""
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    ids = [c.get("id") for c in nb.cells]
+    nb.cells = nb.cells[: ids.index(last_cell) + 1]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
+    """Lesson 04 in full mode up to its first training cell: 10,000 + 10,000 Fashion-MNIST
+    images prepared per batch at 224 px, two runs cut to 1 step, two evaluations cut to 1
+    batch. The benchmark suite runs whole lessons (`--only course --course-mode full`)."""
+    require_asset("fashion_mnist")
+    require_asset("efficientnet_lite0")
+    nb = lesson_prefix("04_layer_freezing", "c09", tmp_path)
+    (run,) = run_course([nb], tmp_path / "out", mode="full", max_steps=1, timeout=600)
+    assert run.status == "ok", run.error
+    assert run.peak_rss_gb is not None and run.peak_rss_gb < RAM_BUDGET_GB
+    out = nbformat.read(tmp_path / "out" / nb.name, as_version=4)
+    text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert "10000 training / 10000 test images at 224 px" in text
