@@ -76,3 +76,15 @@ def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
     out = nbformat.read(tmp_path / "out" / nb.name, as_version=4)
     text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
     assert "10000 training / 10000 test images at 224 px" in text
+
+
+def test_lesson_06_full_mode_fits_the_ram_budget(tmp_path):
+    """Text: the whole capstone in full mode (4,000 tweets at 64 tokens, every strategy, the
+    forgetting probe on BBC News), each loop cut to 1 step or batch."""
+    require_asset("tweets")
+    require_asset("minilm")
+    (run,) = run_course(
+        [REPO / "notebooks" / "06_capstone.ipynb"], tmp_path, mode="full", max_steps=1, timeout=900
+    )
+    assert run.status == "ok", run.error
+    assert run.peak_rss_gb is not None and run.peak_rss_gb < RAM_BUDGET_GB
