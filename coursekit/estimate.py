@@ -159,9 +159,9 @@ def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
     s = settings(mode)
     px, tok, ep = s.image_size, s.max_length, s.epochs
     n_img, n_test = 10 * s.train_per_class, 10 * s.test_per_class
-    bbc_train = 5 * min(s.train_per_class, 290)  # BBC News: ~290 articles per topic in train
+    bbc_train = 5 * min(s.train_per_class, 243)  # BBC News: the smallest topic has 243 in train
     shots_img = 10 * sum(s.shots)
-    shots_txt = 5 * sum(min(n, 290) for n in s.shots)
+    shots_txt = 5 * sum(min(n, 243) for n in s.shots)
     works = {
         "00": [],  # a small MLP on 8x8 digits: seconds on any device
         "01": [Work("MiniLM embeddings of BBC News", "minilm", "infer", bbc_train, tok)],
