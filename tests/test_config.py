@@ -68,7 +68,8 @@ def test_max_steps_cuts_fit_evaluation_and_extraction_but_keeps_shapes(monkeypat
     history = fit(model, data, epochs=4, batch_size=8, progress=False, device="cpu")
     assert len(history.steps) == 3 and len(history.epochs) == 1
     logits, labels = predict(model, data, device="cpu", batch_size=16)
-    assert logits.shape == (48, 2) and torch.equal(labels, y[:48])
+    assert logits.shape == (80, 2) and torch.equal(labels, y)  # full shapes ...
+    assert logits[:48].any() and not logits[48:].any()  # ... the model ran on 3 batches
     features = extract_features(lambda b: b * 2, x, "capped-check", batch_size=16)
     assert features.shape == (80, 4) and torch.equal(features[:48], 2 * x[:48])
     assert not features[48:].any()  # rows past the cap are zeros, and never cached:
