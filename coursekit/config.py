@@ -109,8 +109,9 @@ def settings(mode: str | None = None) -> Settings:
 def max_steps() -> int | None:
     """`$COURSEKIT_MAX_STEPS` as an int (None when unset): the cap for a full-mode CPU check.
 
-    Training loops stop after this many optimizer steps, and loops over a dataset (evaluation,
-    feature extraction) after this many batches, while the data keeps its full-mode size.
+    Training loops stop after this many optimizer steps; evaluation and feature extraction run
+    the model on this many batches and return zero rows for the rest (the full output shape),
+    while the data keep their full-mode size.
     """
     raw = os.environ.get("COURSEKIT_MAX_STEPS", "").strip()
     if not raw:
