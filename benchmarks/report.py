@@ -151,6 +151,7 @@ def _course(sec: dict) -> str:
         ("status", "status"),
         ("seconds", "seconds"),
         ("under_3_min", "under 3 min"),
+        ("peak_rss_gb", "peak RSS GB"),
     ]
     rows = sec["rows"] + [
         {
@@ -162,6 +163,8 @@ def _course(sec: dict) -> str:
     note = "" if sec["complete_course"] else " (a subset of the notebooks: not the course total)"
     met = sec.get("targets_met")
     verdict = "" if met is None else f" Targets (each < 3 min, total < 12 min) met: {met}."
+    if sec.get("max_steps"):
+        verdict += f" Every loop cut to {sec['max_steps']} steps (a memory check, not a timing)."
     return f"Mode: {sec['mode']}{note}.{verdict}\n\n" + table(rows, cols)
 
 

@@ -47,6 +47,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="gpu section: also time torch.compile")
     p.add_argument("--course-mode", default=None, help="quick or full (default: full on CUDA)")
     p.add_argument("--notebooks", default=None, help="course section: comma list, e.g. 00_setup")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="course section: cut every loop (CPU check)"
+    )
     p.add_argument("--doc", default=None, help="also refresh the tables of this markdown doc")
     p.add_argument(
         "--render", action="store_true", help="measure nothing: re-render the existing results"
@@ -75,7 +78,7 @@ def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
     notebooks = args.notebooks.split(",") if args.notebooks else None
     if args.smoke and notebooks is None:
         notebooks = ["00_setup"]
-    return course_section.run(mode, notebooks)
+    return course_section.run(mode, notebooks, max_steps=args.max_steps)
 
 
 def main(argv: list[str] | None = None) -> dict:

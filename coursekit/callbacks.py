@@ -8,6 +8,10 @@ Both watch one number of the epoch record, the *monitor* (`fit`'s default: "val_
 into the model at the end (`restore_best=True`). Their state (the best value so far, the epochs
 without improvement) goes into every checkpoint, so a resumed run stops exactly where the
 uninterrupted run would have (like Lightning's `EarlyStopping.state_dict()`). Lessons 00, 03-06.
+
+`StepLimit(n)` ends a run after n optimizer steps: `fit` adds it when `$COURSEKIT_MAX_STEPS` is
+set, for the full-mode check on a CPU (`coursekit course --mode full --max-steps N`), which runs
+every notebook at full-mode data sizes but cuts each training run short.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch
 from .checkpoint import load_weights, save_weights
 from .history import Callback, FitState
 
-__all__ = ["BestWeights", "EarlyStopping", "improved", "monitored_value"]
+__all__ = ["BestWeights", "EarlyStopping", "StepLimit", "improved", "monitored_value"]
 
 
 def improved(value: float, best: float | None, monitor: str) -> bool:
@@ -107,3 +111,19 @@ class BestWeights(Callback):
             load_weights(self.path, state.model)
         elif self.weights is not None:
             state.model.load_state_dict(self.weights)
+
+
+class StepLimit(Callback):
+    """Stop training right after `steps` more optimizer steps (counted from where `fit` starts)."""
+
+    def __init__(self, steps: int) -> None:
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        self.steps, self.stop_at = steps, steps
+
+    def on_fit_start(self, state: FitState) -> None:
+        self.stop_at = state.step + self.steps
+
+    def on_step_end(self, state: FitState) -> None:
+        if state.step >= self.stop_at:
+            state.stop_now = True

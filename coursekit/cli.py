@@ -21,6 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     p_course.add_argument("--mode", choices=("quick", "full"), default="quick")
     p_course.add_argument("--out", type=Path, default=Path("build/notebooks"))
     p_course.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    p_course.add_argument(
+        "--max-steps",
+        type=int,
+        help="cut every training run to N steps and every data pass to N batches (a CPU check "
+        "of full-mode memory: data keep full sizes)",
+    )
+    p_course.add_argument(
+        "--ram-budget-gb", type=float, default=10.0, help="fail a notebook whose peak RSS is above"
+    )
     p_build = sub.add_parser("build", help="write the student or solutions copy of the lessons")
     p_build.add_argument("kind", choices=("student", "solutions"))
     p_build.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
@@ -57,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "course":
         from .course import run_course
 
-        runs = run_course(args.notebooks or None, args.out, args.mode, args.timeout)
+        runs = run_course(
+            args.notebooks or None,
+            args.out,
+            args.mode,
+            args.timeout,
+            max_steps=args.max_steps,
+            ram_budget_gb=args.ram_budget_gb,
+        )
         return 0 if all(r.status == "ok" for r in runs) else 1
     if args.command == "build":
         from .teach import build

@@ -32,7 +32,8 @@ from .batches import (
     split_batch,
     to_device,
 )
-from .callbacks import BestWeights, EarlyStopping
+from .callbacks import BestWeights, EarlyStopping, StepLimit
+from .config import max_steps
 from .device import autocast, prefer_channels_last, resolve_device, resolve_precision
 from .history import Callback, FitState, History
 from .metrics import METRICS
@@ -63,8 +64,13 @@ def predict(
     was_training = model.training
     model.eval().to(device)
     logits, labels = [], []
-    for batch in data:
+    cap = max_steps()  # $COURSEKIT_MAX_STEPS (a CPU memory check): zero logits past the cap
+    for i, batch in enumerate(data):
         inputs, y = split_batch(batch)
+        if cap is not None and i >= cap and logits:  # full-size output, model not run
+            logits.append(logits[-1].new_zeros(len(y), *logits[-1].shape[1:]))
+            labels.append(y)
+            continue
         with autocast(device, policy):
             out = forward_logits(model, to_device(inputs, device))
         if gather is not None:
@@ -236,6 +242,8 @@ def _with_builtin_callbacks(o: dict[str, Any], monitor: str, ckpt_dir: Path | No
         best = ckpt_dir / "best.safetensors" if ckpt_dir is not None else None
         first.append(BestWeights(monitor, best, restore=o["restore_best"]))
     last = [EarlyStopping(monitor, o["early_stopping"])] if o["early_stopping"] else []
+    if max_steps() is not None:  # $COURSEKIT_MAX_STEPS: the full-mode check on a CPU
+        last.append(StepLimit(max_steps()))
     return [*first, *o["callbacks"], *last]
 
 

@@ -107,6 +107,8 @@ def test_course_section_times_each_notebook(tmp_path):
     assert res["complete_course"] and res["all_ok"] and res["targets_met"]
     assert [r["notebook"] for r in res["rows"]] == ["00_tiny"]
     assert 0 < res["total_seconds"] < 180
+    assert 0.01 < res["rows"][0]["peak_rss_gb"] < res["ram_budget_gb"]  # a kernel: tens of MB+
+    assert "peak RSS GB" in report._course(res)
 
 
 def test_update_doc_replaces_only_the_marked_part(tmp_path, smoke):

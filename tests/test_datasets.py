@@ -152,6 +152,55 @@ def test_image_dataset_items():
     assert x.shape == (3, 8, 8) and y.dtype == torch.int64 and len(ds) == 60
     with pytest.raises(TypeError, match="image split"):
         image_dataset(Split(["a"], [0]))
+    with pytest.raises(ValueError, match="1 or 3 values"):  # bad stats fail at once, not later
+        image_dataset(toy_split(), 8, mean=[0.1, 0.2])
+
+
+def test_image_dataset_batches_equal_preparing_everything_up_front(fashion):
+    """Per-batch preparation (what a DataLoader fetches) gives the tensors the old up-front
+    preparation gave, on real Fashion-MNIST images, at the lessons' 224 px and the model's stats."""
+    split = fashion.test.subset(range(40))
+    mean, std = (127 / 255,) * 3, (128 / 255,) * 3  # EfficientNet-Lite0's normalisation
+    ds = image_dataset(split, 224, mean=mean, std=std)
+    up_front = prepare_images(split.x, 224, mean=mean, std=std)
+    loader = torch.utils.data.DataLoader(ds, batch_size=16, shuffle=False)
+    x, y = torch.cat([b[0] for b in loader]), torch.cat([b[1] for b in loader])
+    assert x.shape == (40, 3, 224, 224) and x.dtype == torch.float32
+    torch.testing.assert_close(x, up_front, atol=1e-6, rtol=0)
+    # ... and the textbook recipe, step by step: scale, resize (antialiased), RGB, normalise
+    step = torch.nn.functional.interpolate(
+        split.x[:, None].float() / 255, size=224, mode="bilinear", antialias=True
+    ).clamp(0, 1)
+    textbook = (step.expand(-1, 3, -1, -1) - 127 / 255) / (128 / 255)
+    torch.testing.assert_close(x, textbook, atol=1e-5, rtol=0)
+    assert torch.equal(y, split.y)
+    torch.testing.assert_close(ds[7][0], up_front[7], atol=1e-6, rtol=0)
+    sub = torch.utils.data.Subset(ds, [3, 5])  # Subset forwards whole batches too
+    assert torch.allclose(torch.stack([sub[0][0], sub[1][0]]), up_front[[3, 5]], atol=1e-6)
+
+
+def test_full_mode_image_data_stays_compact(fashion):
+    """Full-mode lesson 04 data: the prepared datasets hold uint8 28x28 images, never a float
+    copy at 224 px (10,000 images would take 6 GB as float32; the budget here is 100 MB)."""
+    from coursekit.config import settings
+
+    full = settings("full")
+    train = per_class(fashion.train, full.train_per_class, seed=0)
+    test = per_class(fashion.test, full.test_per_class, seed=0)
+    mean, std = (127 / 255,) * 3, (128 / 255,) * 3
+    datasets = [image_dataset(s, full.image_size, mean=mean, std=std) for s in (train, test)]
+    total = sum(d.nbytes for d in datasets)
+    float_copy = sum(len(d) for d in datasets) * 3 * full.image_size**2 * 4
+    assert all(d.images.dtype == torch.uint8 and d.images.shape[1:] == (28, 28) for d in datasets)
+    assert total < 100e6 < float_copy, (total, float_copy)
+    assert datasets[0][0][0].shape == (3, full.image_size, full.image_size)
+
+
+def test_prepare_images_on_a_device_matches_the_cpu():
+    x = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    out = prepare_images(x, 40, mean=0.5, std=0.25, device="cpu", chunk=2)
+    torch.testing.assert_close(out, prepare_images(x, 40, mean=0.5, std=0.25))
+    assert out.device.type == "cpu"
 
 
 # --- Hugging Face style datasets ----------------------------------------------------------------

@@ -24,20 +24,15 @@ from .base import (
     stratified_sample,
     stratified_split,
 )
-from .images import (
-    FASHION_MNIST_CLASSES,
-    image_dataset,
-    load_digits_splits,
-    load_fashion_mnist,
-    load_photos,
-    prepare_images,
-)
+from .images import FASHION_MNIST_CLASSES, load_digits_splits, load_fashion_mnist, load_photos
+from .prepare import ImageDataset, image_dataset, prepare_images
 from .text import BBC_CLASSES, load_bbc_news, load_tweets, text_dataset, tokenize
 
 __all__ = [
     "BBC_CLASSES",
     "FASHION_MNIST_CLASSES",
     "DatasetSplits",
+    "ImageDataset",
     "Split",
     "TensorDictDataset",
     "data_dir",

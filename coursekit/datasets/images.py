@@ -1,20 +1,16 @@
-"""Image datasets (Fashion-MNIST, scikit-learn digits, a few real photos) and image preparation.
+"""Image datasets: Fashion-MNIST, scikit-learn digits and a few real photos.
 
-Images are kept as uint8 tensors until a model needs them; `prepare_images` then resizes them,
-makes them 3-channel and normalises them with *the model's own* mean/std (the models layer knows
-those numbers; this module does not import it).
+Images are kept as uint8 tensors at their native size until a model needs them; `prepare.py`
+turns them into model inputs, batch by batch.
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import TensorDataset
 
 from coursekit.assets import AssetCorruptError, AssetMissingError, asset_path
 
@@ -22,11 +18,9 @@ from .base import DatasetSplits, Split, data_dir, dedupe_indices, split_fraction
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
-    "image_dataset",
     "load_digits_splits",
     "load_fashion_mnist",
     "load_photos",
-    "prepare_images",
 ]
 
 FASHION_MNIST_CLASSES = [
@@ -195,105 +189,3 @@ def load_photos() -> dict[str, np.ndarray]:
         with Image.open(path) as im:
             photos[name] = np.array(im.convert("RGB"))
     return photos
-
-
-# ---------------------------------------------------------------------------------------------
-# Image preparation for a pre-trained network
-
-
-def _to_nchw(x: torch.Tensor) -> torch.Tensor:
-    if x.ndim == 3:  # N x H x W grayscale
-        return x[:, None]
-    if x.ndim == 4 and x.shape[1] in (1, 3):
-        return x
-    if x.ndim == 4 and x.shape[-1] in (1, 3):  # N x H x W x C (numpy / PIL layout)
-        return x.permute(0, 3, 1, 2)
-    raise ValueError(
-        f"expected images N x H x W, N x C x H x W or N x H x W x C with C in (1, 3); got shape "
-        f"{tuple(x.shape)} (for one image, pass x[None] or a list of images)"
-    )
-
-
-def _channel_stats(v: float | Sequence[float] | None, c: int, name: str) -> torch.Tensor | None:
-    if v is None:
-        return None
-    t = torch.as_tensor(v, dtype=torch.float32).flatten()
-    if t.numel() not in (1, c):
-        raise ValueError(f"{name} needs 1 or {c} values (one per channel), got {t.numel()}")
-    return t.view(1, -1, 1, 1)
-
-
-def prepare_images(
-    x: torch.Tensor | np.ndarray | Sequence[np.ndarray | torch.Tensor],
-    size: int | tuple[int, int] | None,
-    *,
-    rgb: bool = True,
-    mean: float | Sequence[float] | None = None,
-    std: float | Sequence[float] | None = None,
-    chunk: int = 1024,
-) -> torch.Tensor:
-    """uint8 images -> float32 N x C x size x size, ready for a pre-trained network.
-
-    Steps: scale to [0, 1]; resize with antialiasing (bilinear; `size=None` keeps the size);
-    repeat a grayscale channel 3 times when `rgb` (pre-trained vision models expect RGB);
-    normalise `(x - mean) / std` with the model's per-channel statistics (scalars or one value per
-    channel; none means no normalisation). `x` is a uint8 batch (N x H x W, N x C x H x W or
-    N x H x W x C), float images already in [0, 1], or a list of single images of any sizes
-    (H x W or H x W x 3, e.g. from `load_photos`). Works `chunk` images at a time to bound memory.
-    """
-    if isinstance(x, list | tuple):
-        if not x:
-            raise ValueError("no images given")
-        kw = dict(rgb=rgb, mean=mean, std=std)
-        return torch.cat(
-            [prepare_images(torch.as_tensor(np.array(im))[None], size, **kw) for im in x]
-        )
-    x = torch.as_tensor(x)
-    if x.dtype != torch.uint8 and not x.dtype.is_floating_point:
-        raise TypeError(f"images must be uint8 (0..255) or float in [0, 1], got {x.dtype}")
-    if x.dtype.is_floating_point and x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError("float images must already be scaled to [0, 1]; pass uint8 instead")
-    x = _to_nchw(x)
-    if size is None:
-        size = tuple(x.shape[-2:])
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    c_out = 3 if rgb else x.shape[1]
-    mean_t, std_t = _channel_stats(mean, c_out, "mean"), _channel_stats(std, c_out, "std")
-    if std_t is not None and bool((std_t == 0).any()):
-        raise ValueError("std must not be zero")
-    out = torch.empty((len(x), c_out, *hw), dtype=torch.float32)
-    for start in range(0, len(x), chunk):
-        b = x[start : start + chunk].float()
-        b = b / 255 if x.dtype == torch.uint8 else b
-        if tuple(b.shape[-2:]) != hw:
-            b = torch.nn.functional.interpolate(
-                b, size=hw, mode="bilinear", antialias=True, align_corners=False
-            ).clamp_(0, 1)
-        if rgb and b.shape[1] == 1:
-            b = b.expand(-1, 3, -1, -1)
-        if mean_t is not None:
-            b = b - mean_t
-        if std_t is not None:
-            b = b / std_t
-        out[start : start + chunk] = b
-    return out
-
-
-def image_dataset(
-    split: Split,
-    size: int | tuple[int, int] | None = None,
-    *,
-    rgb: bool = True,
-    mean: float | Sequence[float] | None = None,
-    std: float | Sequence[float] | None = None,
-) -> TensorDataset:
-    """`TensorDataset(prepare_images(split.x, ...), split.y)` for a DataLoader.
-
-    Everything is prepared up front (fast epochs): mind the memory at large sizes, e.g. 10,000
-    images at 224 px take 6 GB; subsample first or use a smaller size.
-    """
-    if not isinstance(split.x, torch.Tensor):
-        raise TypeError(
-            "image_dataset needs an image split (x a uint8 tensor); for text use tokenize"
-        )
-    return TensorDataset(prepare_images(split.x, size, rgb=rgb, mean=mean, std=std), split.y)

@@ -1,0 +1,250 @@
+"""How long will a notebook take on this GPU? An estimate from counted work, before running it.
+
+A training step costs arithmetic (FLOPs, counted by torch's `FlopCounterMode` through
+`cost.training_flops`) and memory traffic (every activation is written, then read again, and
+read again in the backward pass). A GPU does at most `peak` FLOP/s and moves at most `bandwidth`
+bytes/s; real kernels reach a fraction of each. The estimate of one piece of work is
+
+    seconds = max(FLOPs / (FLOP_EFFICIENCY x peak), bytes / (BANDWIDTH_EFFICIENCY x bandwidth))
+
+(a roofline: whichever resource runs out first). EfficientNet's depthwise convolutions make it
+bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. Images are also prepared on the
+host, batch by batch (resize 28 -> 224 px, normalise): `HOST_IMAGES_PER_S` per second, added on
+top because a 2-core Colab runtime loads data in the training process (no workers). The
+efficiencies and the rate are stated, not measured: replace them with measured ones once a T4
+has run the course (docs/performance.md). Lessons 00-06 print their estimate before their
+first long cell (`announce`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import settings
+
+__all__ = [
+    "BANDWIDTH_EFFICIENCY",
+    "FLOP_EFFICIENCY",
+    "GPUS",
+    "Work",
+    "announce",
+    "estimate_seconds",
+    "markdown_table",
+    "model_cost",
+    "notebook_seconds",
+    "notebook_work",
+    "per_example_cost",
+    "roofline_seconds",
+]
+
+FLOP_EFFICIENCY = 0.30  # fraction of peak fp16 FLOP/s a real training step reaches (assumed)
+BANDWIDTH_EFFICIENCY = 0.50  # fraction of peak memory bandwidth (assumed)
+ACTIVATION_PASSES = {"train": 4, "head": 2, "lora": 3, "infer": 2}  # writes + reads of each
+HOST_IMAGES_PER_S = 1000.0  # images prepared per second on Colab's CPU (assumed; see docs)
+FLOP_FACTOR = {"train": 3, "head": 1, "lora": 2, "infer": 1}  # x the forward pass's FLOPs
+# (peak fp16 tensor-core FLOP/s, memory bandwidth bytes/s)
+GPUS = {"T4": (65e12, 300e9), "L4": (121e12, 300e9), "A100": (312e12, 1.55e12)}
+
+
+@dataclass(frozen=True)
+class Work:
+    """`examples` passes of `model` over inputs of `size` (pixels or tokens).
+
+    `kind`: "train" (full backward), "lora" (backward through activations, few weight grads),
+    "head" (frozen backbone: forward only, then a tiny head), "infer" (forward only).
+    """
+
+    what: str
+    model: str  # "efficientnet_lite0" or "minilm"
+    kind: str
+    examples: int
+    size: int
+
+
+def _meta_model(name: str) -> nn.Module:
+    """The architecture with no weights (meta tensors): shapes and FLOPs only, built in ms."""
+    with torch.device("meta"):
+        if name == "efficientnet_lite0":
+            from .models.efficientnet_lite import EfficientNetLite0
+
+            return EfficientNetLite0(num_classes=10)
+        if name == "minilm":
+            from transformers import AutoConfig, AutoModel
+
+            from .models.text import minilm_dir
+
+            return AutoModel.from_config(AutoConfig.from_pretrained(minilm_dir()))
+    raise ValueError(f"no cost model for {name!r}; use 'efficientnet_lite0' or 'minilm'")
+
+
+def _example_input(name: str, size: int) -> torch.Tensor | dict[str, torch.Tensor]:
+    if name == "minilm":
+        return {"input_ids": torch.zeros(1, size, dtype=torch.long, device="meta")}  # no padding
+    return torch.zeros(1, 3, size, size, device="meta")
+
+
+def model_cost(model: nn.Module, inputs: object) -> tuple[float, float]:
+    """(forward FLOPs, activation bytes in fp16) of `model` on `inputs` (one example).
+
+    FLOPs come from `cost.training_flops` (3 x the counted forward) divided by 3; activation
+    bytes are the sum of every leaf module's output elements x 2 bytes (fp16 under AMP).
+    """
+    from .cost import training_flops
+
+    elements = []
+
+    def count(_m: nn.Module, _i: object, out: object) -> None:
+        outs = out if isinstance(out, tuple) else (out,)
+        elements.append(sum(o.numel() for o in outs if isinstance(o, torch.Tensor)))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    device = next(model.parameters()).device
+    try:
+        flops = training_flops(model, (inputs, None), device=device) / 3
+    finally:
+        for h in hooks:
+            h.remove()
+    return float(flops), 2.0 * sum(elements)
+
+
+@functools.cache
+def per_example_cost(name: str, size: int) -> tuple[float, float]:
+    """`model_cost` of one example through the course model `name` at `size` px or tokens."""
+    return model_cost(_meta_model(name).eval(), _example_input(name, size))
+
+
+def roofline_seconds(
+    flops: float,
+    act_bytes: float,
+    kind: str,
+    examples: int,
+    gpu: str = "T4",
+    flop_efficiency: float = FLOP_EFFICIENCY,
+    bandwidth_efficiency: float = BANDWIDTH_EFFICIENCY,
+) -> float:
+    """Seconds for `examples` of `kind` work, each costing `flops` forward FLOPs and moving
+    `act_bytes` of activations, on `gpu`: the slower of arithmetic and memory traffic."""
+    if kind not in FLOP_FACTOR:
+        raise ValueError(f"kind must be one of {sorted(FLOP_FACTOR)}, got {kind!r}")
+    if gpu not in GPUS:
+        raise ValueError(f"no figures for GPU {gpu!r}; known: {', '.join(GPUS)}")
+    peak, bandwidth = GPUS[gpu]
+    compute = FLOP_FACTOR[kind] * flops * examples / (flop_efficiency * peak)
+    memory = ACTIVATION_PASSES[kind] * act_bytes * examples / (bandwidth_efficiency * bandwidth)
+    return max(compute, memory)
+
+
+def estimate_seconds(work: list[Work], gpu: str = "T4") -> float:
+    """Estimated seconds for `work` on `gpu` (a key of GPUS): the roofline above, plus the
+    host's time to prepare images."""
+    total = 0.0
+    for w in work:
+        total += roofline_seconds(*per_example_cost(w.model, w.size), w.kind, w.examples, gpu)
+        if w.model == "efficientnet_lite0":
+            total += w.examples / HOST_IMAGES_PER_S
+    return total
+
+
+def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
+    """The heavy work lesson `lesson` ("00".."06") does in `mode`, read off its cells.
+
+    A model of the notebook, kept next to the sizes in `config`: when a lesson's loops change,
+    change this too. Partly unfrozen runs count as full training (an upper bound).
+    """
+    s = settings(mode)
+    px, tok, ep = s.image_size, s.max_length, s.epochs
+    n_img, n_test = 10 * s.train_per_class, 10 * s.test_per_class
+    bbc_train = 5 * min(s.train_per_class, 243)  # BBC News: the smallest topic has 243 in train
+    shots_img = 10 * sum(s.shots)
+    shots_txt = 5 * sum(min(n, 243) for n in s.shots)
+    works = {
+        "00": [],  # a small MLP on 8x8 digits: seconds on any device
+        "01": [Work("MiniLM embeddings of BBC News", "minilm", "infer", bbc_train, tok)],
+        "02": [
+            Work("image features", "efficientnet_lite0", "infer", shots_img + n_test, px),
+            Work("from-scratch CNN", "efficientnet_lite0", "train", ep * shots_img, px),
+            Work("from-scratch CNN tests", "efficientnet_lite0", "infer", 4 * n_test, px),
+            Work("text features", "minilm", "infer", shots_txt + 250, tok),
+            Work("from-scratch MiniLM", "minilm", "train", ep * shots_txt, tok),
+        ],
+        "03": [
+            Work("features, 2 normalisations", "efficientnet_lite0", "infer", 4 * n_img, px),
+            Work("test set with the new head", "efficientnet_lite0", "infer", n_test, px),
+            Work("text features, 4 lengths", "minilm", "infer", 4 * bbc_train, tok),
+        ],
+        "04": [
+            Work("head-only runs", "efficientnet_lite0", "head", (3 * ep + 2) * n_img, px),
+            Work("deeper + discriminative", "efficientnet_lite0", "train", 7 * ep * n_img, px),
+            Work("gradual unfreezing", "efficientnet_lite0", "train", (ep + 1) * n_img, px),
+            Work("test evaluations", "efficientnet_lite0", "infer", 10 * n_test, px),
+        ],
+        "05": [
+            Work("head only", "minilm", "head", ep * bbc_train, tok),
+            Work("LoRA r=4, 8, 16", "minilm", "lora", 3 * ep * bbc_train, tok),
+            Work("full fine-tune", "minilm", "train", ep * bbc_train, tok),
+        ],
+        "06": [
+            Work("encoder strategies", "minilm", "train", 5 * min(ep, 4) * 2 * 2000, 64),
+            Work("LoRA", "minilm", "lora", min(ep, 4) * 2 * 2000, 64),
+        ],
+    }
+    if lesson not in works:
+        raise ValueError(f"no lesson {lesson!r}; lessons are {', '.join(works)}")
+    return works[lesson]
+
+
+def notebook_seconds(lesson: str, gpu: str = "T4", mode: str = "full") -> float:
+    """Estimated GPU seconds of lesson `lesson`'s heavy work in `mode`."""
+    return estimate_seconds(notebook_work(lesson, mode), gpu)
+
+
+LESSONS = ("00", "01", "02", "03", "04", "05", "06")
+
+
+def markdown_table(gpu: str = "T4") -> str:
+    """The full-mode estimate of every lesson on `gpu` as a markdown table (README, docs)."""
+    lines = [
+        f"| lesson | heavy work (full mode) | estimated minutes on a {gpu} |",
+        "|---|---|---:|",
+    ]
+    total = 0.0
+    for lesson in LESSONS:
+        work = notebook_work(lesson)
+        seconds = estimate_seconds(work, gpu)
+        total += seconds
+        what = "; ".join(f"{w.what} ({w.examples:,} x {w.size})" for w in work) or "small"
+        lines.append(f"| {lesson} | {what} | {seconds / 60:.1f} |")
+    lines.append(f"| **course** | | **{total / 60:.0f}** |")
+    return "\n".join(lines)
+
+
+def _detected_gpu() -> str | None:
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((g for g in GPUS if g in name), None)
+
+
+def announce(lesson: str) -> float | None:
+    """Print the estimated full-mode time of this lesson on the detected GPU (T4 if unknown)
+    and how to switch to quick mode; return the seconds (None in quick mode: nothing to say)."""
+    s = settings()
+    if s.mode != "full":
+        print(f"quick mode: lesson {lesson} runs in minutes on a CPU.")
+        return None
+    gpu = _detected_gpu() or "T4"
+    seconds = notebook_seconds(lesson, gpu)
+    took = "under a minute" if seconds < 60 else f"about {seconds / 60:.0f} min"
+    print(
+        f"full mode: lesson {lesson}'s training and inference are estimated at {took} on a {gpu} "
+        f"(an estimate: {FLOP_EFFICIENCY:.0%} of peak FLOP/s, {BANDWIDTH_EFFICIENCY:.0%} of peak "
+        f"bandwidth, {HOST_IMAGES_PER_S:,.0f} images/s prepared on the CPU; loading and plotting "
+        "come on top).\n  Too long? Restart with "
+        "COURSEKIT_MODE=quick, or run coursekit.set_mode('quick') and re-run from the top."
+    )
+    return seconds

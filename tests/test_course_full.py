@@ -1,0 +1,90 @@
+"""The full-mode check on a CPU: `run_course(..., max_steps=N)` runs lessons at full-mode data
+sizes with every loop cut short, measures each kernel's peak RSS, and fails a lesson over the RAM
+budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit.cli import main
+from coursekit.course import RAM_BUDGET_GB, run_course
+
+from conftest import require_asset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment(monkeypatch):
+    """run_course sets these for its kernels; setting them here makes pytest restore them."""
+    for name in ("COURSEKIT_MODE", "COURSEKIT_MAX_STEPS", "COURSEKIT_PROGRESS"):
+        monkeypatch.setenv(name, "")
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), path)
+    return path
+
+
+def test_peak_rss_is_measured_and_a_notebook_over_budget_fails(tmp_path):
+    hog = write(tmp_path, "01_hog.ipynb", "import numpy as np\nx = np.ones(400_000_000 // 8)")
+    small = write(tmp_path, "00_small.ipynb", "import os\nprint(os.environ['COURSEKIT_MAX_STEPS'])")
+    runs = run_course([small, hog], tmp_path / "out", max_steps=3, ram_budget_gb=0.3)
+    by = {r.name: r for r in runs}
+    assert by["00_small"].status == "ok" and by["00_small"].peak_rss_gb < 0.3
+    executed = nbformat.read(tmp_path / "out" / "00_small.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "3"  # the kernel saw the cap
+    assert by["01_hog"].status == "OVER RAM" and by["01_hog"].peak_rss_gb > 0.4
+    assert "peak RSS" in by["01_hog"].error
+    report = (tmp_path / "out" / "course_report.md").read_text()
+    assert "OVER RAM" in report and "peak RSS (GB)" in report
+
+
+def test_cli_course_takes_max_steps_and_a_ram_budget(tmp_path):
+    nb = write(tmp_path, "00_x.ipynb", "x = 1")
+    argv = ["course", str(nb), "--out", str(tmp_path / "o"), "--max-steps", "2"]
+    assert main([*argv, "--ram-budget-gb", "10"]) == 0
+    assert main([*argv, "--ram-budget-gb", "0.001"]) == 1  # any kernel is over 1 MB
+    with pytest.raises(ValueError, match="at least 1"):
+        run_course([nb], tmp_path / "o", max_steps=0)
+
+
+def lesson_prefix(name: str, last_cell: str, folder: Path) -> Path:
+    """A copy of lesson `name` with its cells up to `last_cell` (an id): the CI-sized check."""
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    ids = [c.get("id") for c in nb.cells]
+    nb.cells = nb.cells[: ids.index(last_cell) + 1]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
+    """Lesson 04 in full mode up to its first training cell: 10,000 + 10,000 Fashion-MNIST
+    images prepared per batch at 224 px, two runs cut to 1 step, two evaluations cut to 1
+    batch. The benchmark suite runs whole lessons (`--only course --course-mode full`)."""
+    require_asset("fashion_mnist")
+    require_asset("efficientnet_lite0")
+    nb = lesson_prefix("04_layer_freezing", "c09", tmp_path)
+    (run,) = run_course([nb], tmp_path / "out", mode="full", max_steps=1, timeout=600)
+    assert run.status == "ok", run.error
+    assert run.peak_rss_gb is not None and run.peak_rss_gb < RAM_BUDGET_GB
+    out = nbformat.read(tmp_path / "out" / nb.name, as_version=4)
+    text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert "10000 training / 10000 test images at 224 px" in text
+
+
+def test_lesson_06_full_mode_fits_the_ram_budget(tmp_path):
+    """Text: the whole capstone in full mode (4,000 tweets at 64 tokens, every strategy, the
+    forgetting probe on BBC News), each loop cut to 1 step or batch."""
+    require_asset("tweets")
+    require_asset("minilm")
+    (run,) = run_course(
+        [REPO / "notebooks" / "06_capstone.ipynb"], tmp_path, mode="full", max_steps=1, timeout=900
+    )
+    assert run.status == "ok", run.error
+    assert run.peak_rss_gb is not None and run.peak_rss_gb < RAM_BUDGET_GB
