@@ -53,8 +53,9 @@ def _offline_minilm(num_classes: int | None) -> nn.Module:
     from transformers.utils import logging as hf_logging
 
     folder = minilm_dir()
-    was_on = hf_logging.is_progress_bar_enabled()
+    was_on, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()  # a local file loads in a blink: its bar is only noise
+    hf_logging.set_verbosity_error()  # the new classifier is meant to be new: no load report
     try:
         if num_classes is None:
             return AutoModel.from_pretrained(folder, local_files_only=True)
@@ -62,6 +63,7 @@ def _offline_minilm(num_classes: int | None) -> nn.Module:
             folder, num_labels=num_classes, local_files_only=True
         )
     finally:
+        hf_logging.set_verbosity(verbosity)
         if was_on:
             hf_logging.enable_progress_bar()
 
