@@ -65,25 +65,29 @@ class Work:
     size: int
 
 
-def _meta_model(name: str) -> nn.Module:
-    """The architecture with no weights (meta tensors): shapes and FLOPs only, built in ms."""
-    with torch.device("meta"):
-        if name == "efficientnet_lite0":
-            from .models.efficientnet_lite import EfficientNetLite0
+def _cost_model(name: str) -> nn.Module:
+    """The architecture with untrained weights: shapes and FLOPs only (the weights don't matter).
 
+    EfficientNet-Lite0 is built on the meta device (no memory, built in ms); MiniLM on the CPU,
+    since transformers 4.x checks its inputs' values (`.item()`), which meta tensors don't have."""
+    if name == "efficientnet_lite0":
+        from .models.efficientnet_lite import EfficientNetLite0
+
+        with torch.device("meta"):
             return EfficientNetLite0(num_classes=10)
-        if name == "minilm":
-            from transformers import AutoConfig, AutoModel
+    if name == "minilm":
+        from transformers import AutoConfig, AutoModel
 
-            from .models.text import minilm_dir
+        from .models.text import minilm_dir
 
-            return AutoModel.from_config(AutoConfig.from_pretrained(minilm_dir()))
+        return AutoModel.from_config(AutoConfig.from_pretrained(minilm_dir()))
     raise ValueError(f"no cost model for {name!r}; use 'efficientnet_lite0' or 'minilm'")
 
 
 def _example_input(name: str, size: int) -> torch.Tensor | dict[str, torch.Tensor]:
     if name == "minilm":
-        return {"input_ids": torch.zeros(1, size, dtype=torch.long, device="meta")}  # no padding
+        ones = torch.ones(1, size, dtype=torch.long)  # no padding
+        return {"input_ids": ones, "attention_mask": ones}
     return torch.zeros(1, 3, size, size, device="meta")
 
 
@@ -115,7 +119,7 @@ def model_cost(model: nn.Module, inputs: object) -> tuple[float, float]:
 @functools.cache
 def per_example_cost(name: str, size: int) -> tuple[float, float]:
     """`model_cost` of one example through the course model `name` at `size` px or tokens."""
-    return model_cost(_meta_model(name).eval(), _example_input(name, size))
+    return model_cost(_cost_model(name).eval(), _example_input(name, size))
 
 
 def roofline_seconds(

@@ -63,6 +63,7 @@ def lesson_prefix(name: str, last_cell: str, folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
     """Lesson 04 in full mode up to its first training cell: 10,000 + 10,000 Fashion-MNIST
     images prepared per batch at 224 px, two runs cut to 1 step, two evaluations cut to 1
@@ -78,6 +79,7 @@ def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
     assert "10000 training / 10000 test images at 224 px" in text
 
 
+@pytest.mark.slow
 def test_lesson_06_full_mode_fits_the_ram_budget(tmp_path):
     """Text: the whole capstone in full mode (4,000 tweets at 64 tokens, every strategy, the
     forgetting probe on BBC News), each loop cut to 1 step or batch."""
