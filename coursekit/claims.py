@@ -18,6 +18,10 @@ exceeds `z` standard errors of the difference (z = 2 by default, about 95 %):
                   with what a bigger run would change, and returns the Verdict (no error);
     contradicted  the run shows the opposite: raises ClaimContradicted naming claim and numbers,
                   so a notebook whose prose is wrong fails under nbval.
+Under `$COURSEKIT_MAX_STEPS` (the full-mode memory check on a CPU, `coursekit course --max-steps`)
+every run is cut short and its numbers mean nothing, so `expect` judges nothing: it prints
+"not checked: $COURSEKIT_MAX_STEPS=N cut the run short ..." and returns a Verdict with status
+"not checked" (bad arguments still raise).
 So a lesson phrases an `expect`ed sentence as an expectation ("pre-training should win") and lets
 the printed verdict say what this run shows. Comparing two accuracies on the same test set with
 independent SEs is conservative (a paired test would be sharper), which suits a course.
@@ -31,6 +35,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .config import max_steps
 
 __all__ = [
     "ClaimContradicted",
@@ -121,7 +127,8 @@ class Verdict:
     se_diff: float
     margin: float
     winner: str | None
-    status: str  # "supported", "tie", "contradicted" (for expect); "decided"/"tie" for compare
+    # "supported", "tie", "not checked" (a step-capped run) for expect; "decided"/"tie" for compare
+    status: str
     text: str
 
     @property
@@ -221,10 +228,15 @@ def expect(
         status = "contradicted"
     else:
         status = "tie"
+    if max_steps() is not None:  # a memory check: the numbers come from runs cut short
+        status = "not checked"
     if status == "contradicted":
         raise ClaimContradicted(f"the run contradicts the claim {claim!r}: {nums}")
     if status == "supported":
         text = f"✓ {claim} — {nums}"
+    elif status == "not checked":
+        text = (f"not checked: $COURSEKIT_MAX_STEPS={max_steps()} cut the run short, so "
+                f"{claim!r} is not judged ({nums})")  # fmt: skip
     else:
         text = f"tie within noise: {claim!r} cannot be decided by this run ({nums}); {hint}"
     winner = v.winner if status == "supported" and relation != "~=" else None

@@ -32,7 +32,7 @@ class NotebookRun:
     """The outcome of executing one notebook."""
 
     name: str
-    status: str  # "ok", "FAILED" or "OVER RAM"
+    status: str  # "ok", "FAILED", "OVER RAM" or "OVER RAM and FAILED"
     seconds: float
     error: str = ""
     peak_rss_gb: float | None = None  # the kernel's (and its children's) peak resident memory
@@ -84,7 +84,8 @@ def run_notebook(
 ) -> NotebookRun:
     """Execute `path` in a fresh kernel (cwd = its folder) and write the result to `out_dir`.
 
-    The kernel's peak RSS is measured; above `ram_budget_gb` the run's status is "OVER RAM".
+    The kernel's peak RSS is measured; above `ram_budget_gb` the run's status is "OVER RAM" (or
+    "OVER RAM and FAILED" when a cell raised too; the error then starts with the peak).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -120,8 +121,11 @@ def run_notebook(
     seconds = time.perf_counter() - t0
     rss.stop()
     peak = rss.peak / 1e9 if rss.peak else None
-    if status == "ok" and peak is not None and peak > ram_budget_gb:
-        status, error = "OVER RAM", f"peak RSS {peak:.2f} GB > budget {ram_budget_gb:g} GB"
+    if peak is not None and peak > ram_budget_gb:  # over budget, whether it finished or not
+        over = f"peak RSS {peak:.2f} GB > budget {ram_budget_gb:g} GB"
+        failed = status == "FAILED"
+        status = "OVER RAM and FAILED" if failed else "OVER RAM"
+        error = f"{over}; {error}" if failed else over
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     return NotebookRun(path.stem, status, seconds, error, peak)

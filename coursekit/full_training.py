@@ -33,6 +33,7 @@ __all__ = [
     "epochs_for",
     "from_scratch",
     "image_batches",
+    "optimizer_steps",
     "run_record",
     "train_method",
 ]
@@ -64,16 +65,31 @@ def image_batches(
     return to_data
 
 
+def optimizer_steps(batches: int, batches_per_epoch: int, grad_accum_steps: int = 1) -> int:
+    """Optimizer steps in `batches` training batches under gradient accumulation: one step every
+    `grad_accum_steps` batches, and one for an epoch's last, shorter group."""
+    per_epoch = math.ceil(batches_per_epoch / grad_accum_steps)
+    full_epochs, rest = divmod(batches, batches_per_epoch)
+    return full_epochs * per_epoch + math.ceil(rest / grad_accum_steps)
+
+
 def run_record(
-    logits: torch.Tensor, history: History, trained: nn.Module, n_train: int, backbone_passes: int
+    logits: torch.Tensor,
+    history: History,
+    trained: nn.Module,
+    n_train: int,
+    backbone_passes: int,
+    steps: int | None = None,
 ) -> dict[str, Any]:
-    """What one run of a `data_efficiency` method reports (the runner reads these keys)."""
+    """What one run of a `data_efficiency` method reports (the runner reads these keys).
+    `steps`: optimizer steps, when not one per recorded batch (gradient accumulation)."""
     n_epochs = len(history.epochs)
     return {
         "logits": logits,
         "train_seconds": history.total_seconds,
         "epochs": n_epochs,
-        "optimizer_steps": len(history.steps),  # compare methods at equal steps (or say why not)
+        # compare methods at equal steps (or say why not)
+        "optimizer_steps": len(history.steps) if steps is None else steps,
         "trainable_params": count_parameters(trained).trainable,
         "examples_processed": n_epochs * n_train,
         "backbone_passes": backbone_passes,  # fwd+bwd passes through the backbone while training
@@ -88,6 +104,7 @@ def train_method(
     lr: float,
     min_steps: int = 0,
     batch_size: int = 32,
+    grad_accum_steps: int = 1,
     weight_decay: float = 0.01,
     recalibrate_bn: bool = True,
     device: torch.device | str | None = None,
@@ -101,6 +118,9 @@ def train_method(
     `lambda split, train: text_dataset(split, tokenizer, 64)` (a Dataset is batched with
     `batch_size`, shuffled for training). Models with BatchNorm get their running statistics
     recalibrated on the training examples before testing (`recalibrate_bn`).
+    `grad_accum_steps`: one optimizer step every that many batches, so a step sees
+    `batch_size x grad_accum_steps` examples while only `batch_size` are in memory at once (the
+    same steps as a method with the larger batch, a fraction of the activation memory).
     """
     prepared: dict[int, tuple[Split, Any]] = {}
 
@@ -113,7 +133,12 @@ def train_method(
     def run(train: Split, test: Split) -> dict[str, Any]:
         model = make_model()
         train_data = to_data(train, True)
-        steps_per_epoch = len(train_data) if isinstance(train_data, ImageBatches) else None
+        n_batches = (
+            len(train_data)
+            if isinstance(train_data, ImageBatches)
+            else math.ceil(len(train) / batch_size)
+        )
+        steps_per_epoch = math.ceil(n_batches / grad_accum_steps)
         n_epochs = epochs_for(len(train), batch_size, epochs, min_steps, steps_per_epoch)
         history = fit(
             model,
@@ -121,6 +146,7 @@ def train_method(
             epochs=n_epochs,
             optimizer=make_optimizer(model, lr, weight_decay=weight_decay, device=device),
             batch_size=batch_size,
+            grad_accum_steps=grad_accum_steps,
             device=device,
             precision=precision,
             progress=False,
@@ -134,7 +160,9 @@ def train_method(
             recalibrate_batchnorm(model, batches, device=device)
         logits, _ = predict(model, test_data(test), device, precision)
         # every training pass is a forward + backward through the whole network
-        return run_record(logits, history, model, len(train), backbone_passes=n_epochs * len(train))
+        steps = optimizer_steps(len(history.steps), n_batches, grad_accum_steps)
+        passes = n_epochs * len(train)
+        return run_record(logits, history, model, len(train), backbone_passes=passes, steps=steps)
 
     return run
 

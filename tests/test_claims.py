@@ -97,3 +97,18 @@ def test_missing_uncertainty_and_bad_relation_are_clear_errors():
         compare("a", 0.8, "b", 0.7, n_b=100)
     with pytest.raises(ValueError, match="relation"):
         expect("x", 1.0, 0.0, relation=">=", se_a=0, se_b=0)
+
+
+def test_a_step_capped_run_is_not_judged(monkeypatch, capsys):
+    """Under $COURSEKIT_MAX_STEPS (the full-mode memory check) the numbers mean nothing."""
+    monkeypatch.setenv("COURSEKIT_MAX_STEPS", "2")
+    v = expect("pre-trained beats scratch", 0.1, 0.9, n_a=100, n_b=100)  # would contradict
+    out = capsys.readouterr().out
+    assert v.status == "not checked" and v.winner is None
+    assert out.startswith("not checked: $COURSEKIT_MAX_STEPS=2 cut the run short")
+    assert "'pre-trained beats scratch'" in out and "0.100" in out
+    with pytest.raises(ValueError, match="se_a"):  # bad arguments are still errors
+        expect("no uncertainty", 0.5, 0.4, n_b=10)
+    monkeypatch.delenv("COURSEKIT_MAX_STEPS")
+    with pytest.raises(ClaimContradicted):
+        expect("pre-trained beats scratch", 0.1, 0.9, n_a=100, n_b=100)

@@ -33,13 +33,16 @@ def write(folder: Path, name: str, source: str) -> Path:
 def test_peak_rss_is_measured_and_a_notebook_over_budget_fails(tmp_path):
     hog = write(tmp_path, "01_hog.ipynb", "import numpy as np\nx = np.ones(400_000_000 // 8)")
     small = write(tmp_path, "00_small.ipynb", "import os\nprint(os.environ['COURSEKIT_MAX_STEPS'])")
-    runs = run_course([small, hog], tmp_path / "out", max_steps=3, ram_budget_gb=0.3)
+    both = write(tmp_path, "02_both.ipynb", "import numpy as np\nx = np.ones(50_000_000)\n1 / 0")
+    runs = run_course([small, hog, both], tmp_path / "out", max_steps=3, ram_budget_gb=0.3)
     by = {r.name: r for r in runs}
     assert by["00_small"].status == "ok" and by["00_small"].peak_rss_gb < 0.3
     executed = nbformat.read(tmp_path / "out" / "00_small.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == "3"  # the kernel saw the cap
     assert by["01_hog"].status == "OVER RAM" and by["01_hog"].peak_rss_gb > 0.4
     assert "peak RSS" in by["01_hog"].error
+    assert by["02_both"].status == "OVER RAM and FAILED" and by["02_both"].peak_rss_gb > 0.4
+    assert by["02_both"].error.startswith("peak RSS") and "ZeroDivisionError" in by["02_both"].error
     report = (tmp_path / "out" / "course_report.md").read_text()
     assert "OVER RAM" in report and "peak RSS (GB)" in report
 

@@ -10,6 +10,7 @@ from coursekit import experiments as ex
 from coursekit.batches import ImageBatches
 from coursekit.datasets import Split
 from coursekit.freezing import recalibrate_batchnorm
+from coursekit.full_training import optimizer_steps
 
 from conftest import require_asset
 
@@ -163,6 +164,31 @@ def test_probe_and_train_method_report_their_cost(data):
     assert m["epochs"] == 2 and m["examples_processed"] == m["backbone_passes"] == 2 * 12
     assert m["trainable_params"] == 6 * 16 + 16 + 32 + 16 * 3 + 3
     assert p["accuracy"] > 0.8
+
+
+def test_optimizer_steps_under_gradient_accumulation():
+    assert optimizer_steps(9, 3, 1) == 9
+    assert optimizer_steps(9, 3, 2) == 6  # 3 epochs of 3 batches: steps after batches 2 and 3
+    assert optimizer_steps(4, 3, 2) == 3  # one epoch (2 steps), then 1 batch of the next
+    assert optimizer_steps(8, 4, 4) == 2
+
+
+def test_gradient_accumulation_keeps_the_optimizer_steps(data):
+    """Micro-batches of 4 accumulated twice: the steps of batch 8, half the batch in memory."""
+
+    def method(batch_size, accum):
+        return ex.train_method(
+            lambda: nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)),
+            lambda split, train: torch.utils.data.TensorDataset(split.x, split.y),
+            epochs=2, lr=1e-2, min_steps=6, batch_size=batch_size, grad_accum_steps=accum,
+            device="cpu",
+        )  # fmt: skip
+
+    methods = {"batch 8": method(8, 1), "4 x 2": method(4, 2)}
+    big, small = ex.data_efficiency(methods, data, shots=(4,), progress=False)
+    # 12 examples: 2 steps per epoch either way (3 micro-batches of 4 make 2 steps); 3 epochs
+    assert big["epochs"] == small["epochs"] == 3
+    assert big["optimizer_steps"] == small["optimizer_steps"] == 6
 
 
 def test_recalibrate_batchnorm_matches_the_data():
