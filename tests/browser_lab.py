@@ -162,6 +162,7 @@ CELLS_JS = """() => {
   return Array.from(notebook.querySelectorAll('.jp-Cell')).map(cell => ({
     type: cell.classList.contains('jp-CodeCell') ? 'code' : 'markdown',
     prompt: (cell.querySelector('.jp-InputPrompt')?.textContent || '').trim(),
+    hidden: !!cell.querySelector('.jp-InputPlaceholder'),  // a collapsed (hidden) input
     source: cell.querySelector('.cm-content')?.innerText || '',
     text: cell.querySelector('.jp-Cell-inputWrapper')?.innerText || '',
     outputs: Array.from(cell.querySelectorAll('.jp-OutputArea-output')).map(o => ({
