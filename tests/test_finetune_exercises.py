@@ -6,8 +6,9 @@ import math
 
 import pytest
 
+from coursekit.claims import interval
 from coursekit.exercises import Wrong, check
-from coursekit.finetune import load_data, wilson_interval
+from coursekit.finetune import load_data
 
 
 def feedback(qid, answer, **context) -> str:
@@ -17,7 +18,7 @@ def feedback(qid, answer, **context) -> str:
 
 
 def test_q1_wilson_interval_by_hand():
-    assert "anywhere from" in check("07.q1", wilson_interval(67, 90), correct=67, n=90)
+    assert "anywhere from" in check("07.q1", interval(67 / 90, 90), correct=67, n=90)
     p = 67 / 90
     half = 1.96 * math.sqrt(p * (1 - p) / 90)
     assert "Wald" in feedback("07.q1", (p - half, p + half), correct=67, n=90)

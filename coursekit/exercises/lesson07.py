@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..finetune import Predictor, UserData, wilson_interval
+from ..claims import interval
+from ..finetune import Predictor, UserData
 from .core import Wrong, close, expect_number, expect_type, question
 
 
@@ -19,7 +20,7 @@ def _q1(answer: Any, *, correct: int, n: int) -> str:
         raise Wrong(f"`accuracy_interval` has {len(answer)} values.", "store (low, high).")
     low = expect_number(answer[0], "low", 0.0, 1.0)
     high = expect_number(answer[1], "high", 0.0, 1.0)
-    want_low, want_high = wilson_interval(correct, n)
+    want_low, want_high = interval(correct / n, n)
     p, z = correct / n, 1.96
     wald = z * math.sqrt(p * (1 - p) / n)
     if low > high:

@@ -17,7 +17,6 @@ from .evaluate import (
     most_confidently_wrong,
     plot_wrong,
     test_metrics,
-    wilson_interval,
 )
 from .export import ONNX_TOLERANCE
 from .predict import Predictor
@@ -41,5 +40,4 @@ __all__ = [
     "read_image",
     "test_metrics",
     "warmup_cosine",
-    "wilson_interval",
 ]

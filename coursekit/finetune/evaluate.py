@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from coursekit.claims import interval
 from coursekit.metrics import accuracy, confusion_matrix, macro_f1
 
 __all__ = [
@@ -28,19 +29,8 @@ __all__ = [
     "most_confidently_wrong",
     "plot_wrong",
     "test_metrics",
-    "wilson_interval",
     "write_report",
 ]
-
-
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% (z=1.96) Wilson score interval for a proportion `correct / n`."""
-    if n == 0:
-        raise ValueError("no examples: the interval of an empty test set is undefined")
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def bootstrap_interval(
@@ -79,7 +69,7 @@ def test_metrics(probs: torch.Tensor, labels: torch.Tensor, classes: Sequence[st
     return {
         "n": len(labels),
         "accuracy": accuracy(preds, labels),
-        "accuracy_ci": wilson_interval(correct, len(labels)),
+        "accuracy_ci": interval(correct / len(labels), len(labels)),
         "macro_f1": macro_f1(preds, labels, k),
         "macro_f1_ci": bootstrap_interval(preds, labels, k),
         "per_class": per_class,
