@@ -7,8 +7,8 @@
     python -m benchmarks.run --doc docs/performance.md            # also refresh the doc's tables
     python -m benchmarks.run --render --doc docs/performance.md   # re-render saved results only
 
-Sections: loops, caching, strategies, data, gpu, course. Results go to
-benchmarks/results/<device>[-smoke].json and .md; a run with --only keeps the other sections
+Sections: loops, caching, strategies, data, gpu, course, text (on a CPU only with --only).
+Results go to benchmarks/results/<device>[-smoke].json and .md; a run with --only keeps the other sections
 already in that JSON, so sections can be (re)measured one at a time. Each section records when it
 ran and how busy the machine was (other processes' CPU use), so contended figures are marked.
 """
@@ -30,16 +30,21 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from . import caching, common, datapath, gpu, loops, report, strategy_costs  # noqa: E402
+from . import caching, common, datapath, gpu, loops, report, strategy_costs, text_full  # noqa: E402
 from . import course as course_section  # noqa: E402
 
-SECTIONS = ("loops", "caching", "strategies", "data", "gpu", "course")
+SECTIONS = ("loops", "caching", "strategies", "data", "gpu", "course", "text")
+CPU_SKIPS = ("text",)  # about 30 min on a 2-core CPU: run it with --only text
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
+    p.add_argument(
+        "--only",
+        default=None,
+        help=f"comma list of {SECTIONS} (default: all; on a CPU all but text)",
+    )
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness only")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
     p.add_argument("--out", default=str(RESULTS), help="folder for the .json and .md results")
@@ -55,6 +60,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--render", action="store_true", help="measure nothing: re-render the existing results"
     )
     args = p.parse_args(argv)
+    if args.only is None:
+        on_gpu = args.device != "cpu" and torch.cuda.is_available()
+        args.only = ",".join(s for s in SECTIONS if on_gpu or s not in CPU_SKIPS)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
@@ -74,6 +82,8 @@ def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
         return datapath.run(s, device)
     if name == "gpu":
         return gpu.run(s, device, with_compile=args.compile)
+    if name == "text":
+        return text_full.run(device, smoke=args.smoke)
     mode = args.course_mode or ("full" if device.type == "cuda" else "quick")
     notebooks = args.notebooks.split(",") if args.notebooks else None
     if args.smoke and notebooks is None:

@@ -22,6 +22,7 @@ from . import (
     lora,
     lr_finder,
     models,
+    optim,
     probes,
     strategies,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "load_weights",
     "macro_f1",
     "models",
+    "optim",
     "on_colab",
     "parameter_table",
     "peak_memory",

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .datasets import Split, prepare_images
+from .datasets import ImageDataset, Split, prepare_images
 from .device import dataloader_kwargs
 
 __all__ = [
@@ -32,11 +32,21 @@ __all__ = [
 
 
 def as_loader(data: Any, batch_size: int, shuffle: bool, device: torch.device, name: str) -> Any:
-    """A DataLoader for a Dataset (portable defaults), anything else as given; errors if empty."""
+    """A DataLoader for a Dataset (portable defaults), anything else as given; errors if empty.
+
+    Images for a GPU are prepared *on* the GPU: an `ImageDataset` (or `ImageBatches` made without
+    a device) becomes `ImageBatches` on `device`, so only uint8 images cross to the GPU and the
+    resize to 224 px runs there instead of on the host's few CPU cores.
+    """
     try:
         n = len(data)
     except TypeError:
         n = None
+    if n and device.type == "cuda":
+        if isinstance(data, ImageDataset):
+            return ImageBatches.from_dataset(data, batch_size, shuffle=shuffle, device=device)
+        if isinstance(data, ImageBatches) and data.device is None:
+            return data.to(device)
     if n != 0 and isinstance(data, Dataset):
         data = DataLoader(data, batch_size=batch_size, shuffle=shuffle, **dataloader_kwargs(device))
     if n == 0:
@@ -145,19 +155,21 @@ class ImageBatches:
     Like `datasets.image_dataset` (resize, grayscale -> RGB, the model's normalisation), but one
     batch at a time, so 10,000 images at 224 px never sit in memory as 6 GB of floats. `fit` and
     `predict` take it as they take a DataLoader; with `shuffle` each pass has a new order (drawn
-    from torch's global generator, so `seed_everything` makes it reproducible).
+    from torch's global generator, so `seed_everything` makes it reproducible). With `device`
+    (a GPU) each uint8 batch is moved there first and prepared there; labels stay on the host.
     """
 
     def __init__(
         self,
         split: Split,
-        size: int,
+        size: int | tuple[int, int] | None,
         mean: Sequence[float] | float | None,
         std: Sequence[float] | float | None,
         *,
         batch_size: int = 32,
         shuffle: bool = False,
         rgb: bool = True,
+        device: torch.device | str | None = None,
     ):
         if not isinstance(split.x, torch.Tensor):
             raise TypeError("ImageBatches needs an image split (x a uint8 tensor)")
@@ -165,6 +177,26 @@ class ImageBatches:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.split, self.size, self.mean, self.std = split, size, mean, std
         self.batch_size, self.shuffle, self.rgb = batch_size, shuffle, rgb
+        self.device = torch.device(device) if device is not None else None
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: ImageDataset,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        device: torch.device | str | None = None,
+    ) -> ImageBatches:
+        """The batches a DataLoader would give over `dataset`, prepared on `device`."""
+        split = Split(dataset.images, dataset.labels)
+        return cls(split, dataset.size, dataset.mean, dataset.std, batch_size=batch_size,
+                   shuffle=shuffle, rgb=dataset.rgb, device=device)  # fmt: skip
+
+    def to(self, device: torch.device | str) -> ImageBatches:
+        """The same batches, prepared on `device`."""
+        return ImageBatches(self.split, self.size, self.mean, self.std, batch_size=self.batch_size,
+                            shuffle=self.shuffle, rgb=self.rgb, device=device)  # fmt: skip
 
     def __len__(self) -> int:
         return math.ceil(len(self.split) / self.batch_size)
@@ -175,6 +207,7 @@ class ImageBatches:
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             x = prepare_images(
-                self.split.x[idx], self.size, rgb=self.rgb, mean=self.mean, std=self.std
-            )
+                self.split.x[idx], self.size, rgb=self.rgb, mean=self.mean, std=self.std,
+                device=self.device,
+            )  # fmt: skip
             yield x, self.split.y[idx]

@@ -14,6 +14,7 @@ memory, which would otherwise take hours of compute to find out.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 import traceback
@@ -178,7 +179,18 @@ def run_course(
     for path in notebooks:
         cut = f", max {max_steps} steps per loop" if max_steps else ""
         print(f"running {path} ({mode} mode{cut}) ...", flush=True)
-        run = run_notebook(Path(path), out, timeout, ram_budget_gb)
+        if max_steps is None:
+            run = run_notebook(Path(path), out, timeout, ram_budget_gb)
+        else:  # cut runs checkpoint into a fresh folder: never resumed by a real run (drive.py)
+            before = os.environ.get("COURSEKIT_CHECKPOINTS")
+            with tempfile.TemporaryDirectory(prefix="coursekit-checkpoints-") as folder:
+                os.environ["COURSEKIT_CHECKPOINTS"] = folder
+                try:
+                    run = run_notebook(Path(path), out, timeout, ram_budget_gb)
+                finally:
+                    os.environ.pop("COURSEKIT_CHECKPOINTS")
+                    if before is not None:
+                        os.environ["COURSEKIT_CHECKPOINTS"] = before
         rss = "" if run.peak_rss_gb is None else f", peak RSS {run.peak_rss_gb:.2f} GB"
         print(f"  {run.status} in {run.seconds:.1f} s{rss}", flush=True)
         runs.append(run)

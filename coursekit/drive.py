@@ -3,10 +3,15 @@
 A free Colab runtime disconnects when idle or after some hours, and everything outside Google
 Drive is lost with it. `fit(..., checkpoint_dir=folder)` writes `last.safetensors` after every
 epoch and resumes from it when called again with the same folder, so the only question is *which*
-folder: `checkpoint_folder("04", "k8")` answers it. On Colab with Drive mounted
-(`from google.colab import drive; drive.mount("/content/drive")`) it is a folder in your Drive,
-so a disconnect costs at most one epoch; elsewhere it is `data/checkpoints/` next to the course.
-Lesson 00 shows the resume; any lesson's `fit` takes the folder.
+folder: `checkpoint_folder("04", "k8")` answers it. On Colab with Drive mounted it is a folder in
+your Drive, so a disconnect costs at most one epoch; elsewhere it is `data/coursekit-checkpoints/`
+next to the course. Lesson 00 shows the resume.
+
+The lessons' long training cells (04's depth sweep and schedules, 05's strategies) pass
+`checkpoint_dir=resumable(lesson, run)`: in full mode that folder (and on Colab it first mounts
+your Drive, asking your permission once), in quick mode None, since a run of minutes on a CPU has
+nothing worth resuming. Run the cell again after a disconnect and each run picks up where it
+stopped; a finished run is restored instead of retrained.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import os
 import re
 from pathlib import Path
 
+from .config import max_steps, settings
 from .datasets import data_dir
 from .device import on_colab
 
-__all__ = ["DRIVE_ROOT", "checkpoint_folder"]
+__all__ = ["DRIVE_ROOT", "MOUNT_POINT", "checkpoint_folder", "mount", "resumable"]
 
-DRIVE_ROOT = Path("/content/drive/MyDrive")
+MOUNT_POINT = Path("/content/drive")
+DRIVE_ROOT = MOUNT_POINT / "MyDrive"
+_mount_tried = False
 
 
 def checkpoint_folder(lesson: str, run: str = "run", *, create: bool = True) -> Path:
@@ -46,3 +54,43 @@ def checkpoint_folder(lesson: str, run: str = "run", *, create: bool = True) -> 
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def mount() -> bool:
+    """Mount Google Drive on Colab (once; Colab asks for your permission). True if mounted.
+
+    Declining, or running outside Colab, is fine: checkpoints then stay on the runtime's disk
+    and a disconnect loses them. Nothing is raised."""
+    global _mount_tried
+    if DRIVE_ROOT.is_dir():
+        return True
+    if not on_colab() or _mount_tried:
+        return False
+    _mount_tried = True
+    print("Full mode on Colab: mounting your Google Drive so a disconnect costs at most one epoch.")
+    try:
+        from google.colab import drive
+
+        drive.mount(str(MOUNT_POINT))
+    except Exception as err:  # declined, or no Drive: train on, without surviving a disconnect
+        print(f"Drive not mounted ({err}); checkpoints stay on this runtime and go with it.")
+        return False
+    return DRIVE_ROOT.is_dir()
+
+
+def resumable(lesson: str, run: str) -> Path | None:
+    """`fit`'s `checkpoint_dir` for a long training run of `lesson`: a folder in full mode (in
+    your Drive on Colab), None in quick mode. `run` names the run (other characters than
+    letters, digits and _ . = - become "-"), e.g. f"k{k}-lr{lr:.0e}".
+
+    Under `$COURSEKIT_MAX_STEPS` (the full-mode check on a CPU) runs are cut short, so they are
+    checkpointed only into a folder set with `$COURSEKIT_CHECKPOINTS` (the course runner gives
+    each check a fresh one): a cut run must never be resumed as a real one.
+    """
+    if settings().mode != "full":
+        return None
+    if max_steps() is not None and not os.environ.get("COURSEKIT_CHECKPOINTS"):
+        return None
+    mount()
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", run).strip("-")[:64] or "run"
+    return checkpoint_folder(lesson, f"{settings().mode}-{slug}"[:64])

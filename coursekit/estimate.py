@@ -8,18 +8,23 @@ bytes/s; real kernels reach a fraction of each. The estimate of one piece of wor
     seconds = max(FLOPs / (FLOP_EFFICIENCY x peak), bytes / (BANDWIDTH_EFFICIENCY x bandwidth))
 
 (a roofline: whichever resource runs out first). EfficientNet's depthwise convolutions make it
-bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. Images are also prepared on the
-host, batch by batch (resize 28 -> 224 px, normalise): `HOST_IMAGES_PER_S` per second, added on
-top because a 2-core Colab runtime loads data in the training process (no workers). The
-efficiencies and the rate are stated, not measured: replace them with measured ones once a T4
-has run the course (docs/performance.md). Lessons 00-06 print their estimate before their
+bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. Every batch also costs a fixed
+`BATCH_OVERHEAD_S` (Python, kernel launches, copying a uint8 batch to the GPU: a small model
+launches hundreds of kernels a step), added on top; images are resized on the GPU, which costs
+little next to the network. The efficiencies and the overhead are stated, not measured: replace
+them with measured ones once a T4 has run the course (docs/performance.md). Lessons 00-06 print their estimate before their
 first long cell (`announce`).
+
+GPU memory is estimated the same way, as an upper bound: fp32 weights (plus gradients and
+AdamW's two moments when every weight trains: 16 bytes a parameter) plus a batch's activations
+-- all of them when a backward pass needs them, else the largest few at a time.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -28,15 +33,19 @@ from .config import settings
 
 __all__ = [
     "BANDWIDTH_EFFICIENCY",
+    "BATCH_OVERHEAD_S",
     "FLOP_EFFICIENCY",
     "GPUS",
+    "ExampleCost",
     "Work",
     "announce",
     "estimate_seconds",
     "markdown_table",
     "model_cost",
+    "notebook_gpu_gb",
     "notebook_seconds",
     "notebook_work",
+    "peak_gpu_bytes",
     "per_example_cost",
     "roofline_seconds",
 ]
@@ -44,8 +53,12 @@ __all__ = [
 FLOP_EFFICIENCY = 0.30  # fraction of peak fp16 FLOP/s a real training step reaches (assumed)
 BANDWIDTH_EFFICIENCY = 0.50  # fraction of peak memory bandwidth (assumed)
 ACTIVATION_PASSES = {"train": 4, "head": 2, "lora": 3, "infer": 2}  # writes + reads of each
-HOST_IMAGES_PER_S = 1000.0  # images prepared per second on Colab's CPU (assumed; see docs)
+BATCH_OVERHEAD_S = 0.01  # seconds of fixed cost per batch, forward or training step (assumed)
 FLOP_FACTOR = {"train": 3, "head": 1, "lora": 2, "infer": 1}  # x the forward pass's FLOPs
+BYTES_PER_PARAM = {"train": 16, "lora": 4, "head": 4, "infer": 4}  # fp32 (+ grad + 2 moments)
+LIVE_OUTPUTS = 3  # without backward, ~3 of the largest activations are alive at once (assumed)
+CUDA_CONTEXT_BYTES = 0.5e9  # CUDA context and cuDNN/cuBLAS workspaces (typical)
+T4_BUDGET_GB = 13.0  # of a T4's 15 GB
 # (peak fp16 tensor-core FLOP/s, memory bandwidth bytes/s)
 GPUS = {"T4": (65e12, 300e9), "L4": (121e12, 300e9), "A100": (312e12, 1.55e12)}
 
@@ -63,6 +76,21 @@ class Work:
     kind: str
     examples: int
     size: int
+    batch: int = 0  # examples per forward pass; 0: fit's 32 when training, predict's 256 else
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch or (256 if self.kind == "infer" else 32)
+
+
+class ExampleCost(NamedTuple):
+    """What one example costs a model: forward FLOPs, the fp16 bytes of all its leaf modules'
+    outputs (what backward keeps) and of the largest one, and the model's parameter count."""
+
+    flops: float
+    act_bytes: float
+    largest_bytes: float
+    params: int
 
 
 def _cost_model(name: str) -> nn.Module:
@@ -91,11 +119,11 @@ def _example_input(name: str, size: int) -> torch.Tensor | dict[str, torch.Tenso
     return torch.zeros(1, 3, size, size, device="meta")
 
 
-def model_cost(model: nn.Module, inputs: object) -> tuple[float, float]:
-    """(forward FLOPs, activation bytes in fp16) of `model` on `inputs` (one example).
+def model_cost(model: nn.Module, inputs: object) -> ExampleCost:
+    """The `ExampleCost` of `model` on `inputs` (one example).
 
     FLOPs come from `cost.training_flops` (3 x the counted forward) divided by 3; activation
-    bytes are the sum of every leaf module's output elements x 2 bytes (fp16 under AMP).
+    bytes are every leaf module's output elements x 2 bytes (fp16 under AMP).
     """
     from .cost import training_flops
 
@@ -113,11 +141,12 @@ def model_cost(model: nn.Module, inputs: object) -> tuple[float, float]:
     finally:
         for h in hooks:
             h.remove()
-    return float(flops), 2.0 * sum(elements)
+    params = sum(p.numel() for p in model.parameters())
+    return ExampleCost(float(flops), 2.0 * sum(elements), 2.0 * max(elements), params)
 
 
 @functools.cache
-def per_example_cost(name: str, size: int) -> tuple[float, float]:
+def per_example_cost(name: str, size: int) -> ExampleCost:
     """`model_cost` of one example through the course model `name` at `size` px or tokens."""
     return model_cost(_cost_model(name).eval(), _example_input(name, size))
 
@@ -144,14 +173,28 @@ def roofline_seconds(
 
 
 def estimate_seconds(work: list[Work], gpu: str = "T4") -> float:
-    """Estimated seconds for `work` on `gpu` (a key of GPUS): the roofline above, plus the
-    host's time to prepare images."""
+    """Estimated seconds for `work` on `gpu` (a key of GPUS): the roofline above, plus a fixed
+    overhead per batch."""
     total = 0.0
     for w in work:
-        total += roofline_seconds(*per_example_cost(w.model, w.size), w.kind, w.examples, gpu)
-        if w.model == "efficientnet_lite0":
-            total += w.examples / HOST_IMAGES_PER_S
+        c = per_example_cost(w.model, w.size)
+        total += roofline_seconds(c.flops, c.act_bytes, w.kind, w.examples, gpu)
+        total += -(-w.examples // w.batch_size) * BATCH_OVERHEAD_S
     return total
+
+
+def peak_gpu_bytes(work: Work) -> float:
+    """Upper estimate of the GPU memory `work` needs: weights (and their gradients and AdamW
+    state when all train), one batch's activations, and the CUDA context."""
+    c = per_example_cost(work.model, work.size)
+    kept = c.act_bytes if work.kind in ("train", "lora") else LIVE_OUTPUTS * c.largest_bytes
+    return BYTES_PER_PARAM[work.kind] * c.params + work.batch_size * kept + CUDA_CONTEXT_BYTES
+
+
+def notebook_gpu_gb(lesson: str, mode: str = "full") -> float:
+    """Estimated peak GPU memory (GB) of lesson `lesson` in `mode`: its hungriest piece of work
+    (each run's model is freed before the next is built)."""
+    return max((peak_gpu_bytes(w) for w in notebook_work(lesson, mode)), default=0.0) / 1e9
 
 
 def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
@@ -168,18 +211,18 @@ def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
     shots_txt = 5 * sum(min(n, 243) for n in s.shots)
     works = {
         "00": [],  # a small MLP on 8x8 digits: seconds on any device
-        "01": [Work("MiniLM embeddings of BBC News", "minilm", "infer", bbc_train, tok)],
+        "01": [Work("MiniLM embeddings of BBC News", "minilm", "infer", bbc_train, tok, 64)],
         "02": [
             Work("image features", "efficientnet_lite0", "infer", shots_img + n_test, px),
-            Work("from-scratch CNN", "efficientnet_lite0", "train", ep * shots_img, px),
+            Work("from-scratch CNN", "efficientnet_lite0", "train", ep * shots_img, px, 32),
             Work("from-scratch CNN tests", "efficientnet_lite0", "infer", 4 * n_test, px),
-            Work("text features", "minilm", "infer", shots_txt + 250, tok),
-            Work("from-scratch MiniLM", "minilm", "train", ep * shots_txt, tok),
+            Work("text features", "minilm", "infer", shots_txt + 250, tok, 64),
+            Work("from-scratch MiniLM", "minilm", "train", ep * shots_txt, tok, 16),
         ],
         "03": [
             Work("features, 2 normalisations", "efficientnet_lite0", "infer", 4 * n_img, px),
             Work("test set with the new head", "efficientnet_lite0", "infer", n_test, px),
-            Work("text features, 4 lengths", "minilm", "infer", 4 * bbc_train, tok),
+            Work("text features, 4 lengths", "minilm", "infer", 4 * bbc_train, tok, 64),
         ],
         "04": [
             Work("head-only runs", "efficientnet_lite0", "head", (3 * ep + 2) * n_img, px),
@@ -188,9 +231,9 @@ def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
             Work("test evaluations", "efficientnet_lite0", "infer", 10 * n_test, px),
         ],
         "05": [
-            Work("head only", "minilm", "head", ep * bbc_train, tok),
-            Work("LoRA r=4, 8, 16", "minilm", "lora", 3 * ep * bbc_train, tok),
-            Work("full fine-tune", "minilm", "train", ep * bbc_train, tok),
+            Work("head only", "minilm", "head", ep * bbc_train, tok, 16),
+            Work("LoRA r=4, 8, 16", "minilm", "lora", 3 * ep * bbc_train, tok, 16),
+            Work("full fine-tune", "minilm", "train", ep * bbc_train, tok, 16),
         ],
         "06": [
             Work("encoder strategies", "minilm", "train", 5 * min(ep, 4) * 2 * 2000, 64),
@@ -213,8 +256,9 @@ LESSONS = ("00", "01", "02", "03", "04", "05", "06")
 def markdown_table(gpu: str = "T4") -> str:
     """The full-mode estimate of every lesson on `gpu` as a markdown table (README, docs)."""
     lines = [
-        f"| lesson | heavy work (full mode) | estimated minutes on a {gpu} |",
-        "|---|---|---:|",
+        f"| lesson | heavy work (full mode) | estimated minutes on a {gpu} "
+        "| estimated peak GPU GB |",
+        "|---|---|---:|---:|",
     ]
     total = 0.0
     for lesson in LESSONS:
@@ -222,8 +266,9 @@ def markdown_table(gpu: str = "T4") -> str:
         seconds = estimate_seconds(work, gpu)
         total += seconds
         what = "; ".join(f"{w.what} ({w.examples:,} x {w.size})" for w in work) or "small"
-        lines.append(f"| {lesson} | {what} | {seconds / 60:.1f} |")
-    lines.append(f"| **course** | | **{total / 60:.0f}** |")
+        gb = notebook_gpu_gb(lesson)
+        lines.append(f"| {lesson} | {what} | {seconds / 60:.1f} | {gb:.1f} |")
+    lines.append(f"| **course** | | **{total / 60:.0f}** | |")
     return "\n".join(lines)
 
 
@@ -247,7 +292,7 @@ def announce(lesson: str) -> float | None:
     print(
         f"full mode: lesson {lesson}'s training and inference are estimated at {took} on a {gpu} "
         f"(an estimate: {FLOP_EFFICIENCY:.0%} of peak FLOP/s, {BANDWIDTH_EFFICIENCY:.0%} of peak "
-        f"bandwidth, {HOST_IMAGES_PER_S:,.0f} images/s prepared on the CPU; loading and plotting "
+        f"bandwidth, {1000 * BATCH_OVERHEAD_S:.0f} ms of overhead a batch; loading and plotting "
         "come on top).\n  Too long? Restart with "
         "COURSEKIT_MODE=quick, or run coursekit.set_mode('quick') and re-run from the top."
     )

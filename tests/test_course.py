@@ -1,3 +1,5 @@
+import os
+
 import nbformat
 import pytest
 
@@ -22,3 +24,27 @@ def test_course_runner_executes_reports_and_survives_a_failing_notebook(tmp_path
     assert executed.cells[0].outputs[0]["text"].strip() == "quick"
     report = (tmp_path / "out" / "course_report.md").read_text()
     assert "| 01_good | ok |" in report and "1/2 ok" in report
+
+
+def test_a_cut_run_checkpoints_into_a_fresh_folder_it_then_removes(tmp_path, monkeypatch):
+    """Under --max-steps each notebook's kernel gets its own temporary $COURSEKIT_CHECKPOINTS
+    (so the check exercises checkpointing, and no real run ever resumes a cut one); the user's
+    own setting is back afterwards."""
+    from coursekit import course
+
+    seen = []
+
+    def fake_run(path, out_dir, timeout, ram_budget_gb):
+        folder = os.environ["COURSEKIT_CHECKPOINTS"]
+        seen.append(folder)
+        assert os.path.isdir(folder) and not os.listdir(folder)
+        return course.NotebookRun(path.name, "ok", 0.1)
+
+    monkeypatch.setattr(course, "run_notebook", fake_run)
+    monkeypatch.setenv("COURSEKIT_CHECKPOINTS", str(tmp_path / "mine"))
+    monkeypatch.setenv("COURSEKIT_MODE", "quick")
+    monkeypatch.setenv("COURSEKIT_MAX_STEPS", "1")
+    nbs = [tmp_path / "01_a.ipynb", tmp_path / "02_b.ipynb"]
+    course.run_course(nbs, out_dir=tmp_path / "out", mode="full", max_steps=1)
+    assert len(set(seen)) == 2 and not any(os.path.exists(f) for f in seen)
+    assert os.environ["COURSEKIT_CHECKPOINTS"] == str(tmp_path / "mine")

@@ -179,6 +179,30 @@ def test_image_dataset_batches_equal_preparing_everything_up_front(fashion):
     assert torch.allclose(torch.stack([sub[0][0], sub[1][0]]), up_front[[3, 5]], atol=1e-6)
 
 
+def test_images_for_a_gpu_are_prepared_there(fashion):
+    """On a CUDA device, fit and predict get the ImageDataset as `ImageBatches` on that device
+    (only uint8 crosses to the GPU; the resize runs there), with the same batches a DataLoader
+    gives. Checked without a GPU: the routing by device type, and the same numbers on the CPU."""
+    from coursekit.batches import ImageBatches, as_loader
+
+    split = fashion.test.subset(range(20))
+    mean, std = (127 / 255,) * 3, (128 / 255,) * 3
+    ds = image_dataset(split, 64, mean=mean, std=std)
+    on_gpu = as_loader(ds, 8, False, torch.device("cuda"), "train_data")
+    assert isinstance(on_gpu, ImageBatches) and on_gpu.device == torch.device("cuda")
+    assert len(on_gpu) == 3 and not on_gpu.shuffle
+    assert isinstance(
+        as_loader(ds, 8, False, torch.device("cpu"), "x"), torch.utils.data.DataLoader
+    )
+    retargeted = as_loader(ImageBatches(split, 64, mean, std), 8, True, torch.device("cuda"), "x")
+    assert retargeted.device == torch.device("cuda") and retargeted.batch_size == 32
+    same = ImageBatches.from_dataset(ds, 8, device="cpu")  # what a GPU computes, here on the CPU
+    x, y = torch.cat([b[0] for b in same]), torch.cat([b[1] for b in same])
+    loader = torch.utils.data.DataLoader(ds, batch_size=8)
+    torch.testing.assert_close(x, torch.cat([b[0] for b in loader]), atol=1e-6, rtol=0)
+    assert torch.equal(y, split.y)
+
+
 def test_full_mode_image_data_stays_compact(fashion):
     """Full-mode lesson 04 data: the prepared datasets hold uint8 28x28 images, never a float
     copy at 224 px (10,000 images would take 6 GB as float32; the budget here is 100 MB)."""

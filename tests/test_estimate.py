@@ -12,9 +12,10 @@ from coursekit.cost import training_flops
 
 def test_model_cost_counts_a_small_model_by_hand():
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
-    flops, act_bytes = estimate.model_cost(model, torch.zeros(1, 8))
+    flops, act_bytes, largest, params = estimate.model_cost(model, torch.zeros(1, 8))
     assert flops == 2 * 8 * 16 + 2 * 16 * 4  # multiply-adds of the two layers, x 2
     assert act_bytes == 2 * (16 + 16 + 4)  # outputs of Linear, ReLU, Linear in fp16
+    assert largest == 2 * 16 and params == 8 * 16 + 16 + 16 * 4 + 4
     assert flops == training_flops(model, (torch.zeros(1, 8), None), device="cpu") / 3
 
 
@@ -42,7 +43,7 @@ def test_meta_models_cost_what_the_real_models_count():
 
     real = load_pretrained("efficientnet_lite0", num_classes=10)
     x = torch.zeros(1, 3, 64, 64)
-    flops, _ = estimate.per_example_cost("efficientnet_lite0", 64)
+    flops = estimate.per_example_cost("efficientnet_lite0", 64).flops
     assert flops == training_flops(real, (x, None), device="cpu") / 3
     assert 0.7e9 < estimate.per_example_cost("efficientnet_lite0", 224)[0] < 0.8e9  # ~0.39 GMACs
 
@@ -59,12 +60,35 @@ def test_full_mode_fits_the_t4_budget():
     with pytest.raises(ValueError, match="lesson"):
         estimate.notebook_work("99")
     one = [estimate.Work("x", "efficientnet_lite0", "infer", 1000, 224)]
-    gpu_only = estimate.roofline_seconds(
-        *estimate.per_example_cost("efficientnet_lite0", 224), "infer", 1000
-    )
+    cost = estimate.per_example_cost("efficientnet_lite0", 224)
+    gpu_only = estimate.roofline_seconds(cost.flops, cost.act_bytes, "infer", 1000)
     assert estimate.estimate_seconds(one) == pytest.approx(
-        gpu_only + 1000 / estimate.HOST_IMAGES_PER_S
+        gpu_only + 4 * estimate.BATCH_OVERHEAD_S  # 1,000 images in 4 batches of 256
     )
+
+
+def test_gpu_memory_estimate_counts_weights_optimizer_and_activations(monkeypatch):
+    """Training keeps every activation of the batch and 16 bytes per weight (fp32 weight,
+    gradient, AdamW's two moments); inference keeps the weights and a few of the largest
+    activations. Checked by hand on a made-up cost."""
+    fake = estimate.ExampleCost(flops=1.0, act_bytes=1e6, largest_bytes=1e5, params=1000)
+    monkeypatch.setattr(estimate, "per_example_cost", lambda name, size: fake)
+    ctx = estimate.CUDA_CONTEXT_BYTES
+    train = estimate.Work("t", "minilm", "train", 100, 8, batch=16)
+    assert estimate.peak_gpu_bytes(train) == 16 * 1000 + 16 * 1e6 + ctx
+    infer = estimate.Work("i", "minilm", "infer", 100, 8)  # predict's batch of 256
+    assert estimate.peak_gpu_bytes(infer) == 4 * 1000 + 256 * estimate.LIVE_OUTPUTS * 1e5 + ctx
+
+
+def test_every_lesson_fits_a_t4_in_full_mode():
+    """The estimated peak GPU memory of every lesson's full mode is within the 13 GB budget of
+    a T4's 15 GB, and the budget is not met trivially: a 224 px training batch of 256 would
+    not fit."""
+    gbs = {n: estimate.notebook_gpu_gb(n) for n in estimate.LESSONS}
+    assert max(gbs.values()) <= estimate.T4_BUDGET_GB, gbs
+    assert gbs["04"] > 1.0  # training EfficientNet-Lite0 at 224 px keeps GBs of activations
+    big = estimate.Work("x", "efficientnet_lite0", "train", 1, 224, batch=512)
+    assert estimate.peak_gpu_bytes(big) / 1e9 > estimate.T4_BUDGET_GB
 
 
 def test_the_docs_show_the_current_estimate():

@@ -168,7 +168,8 @@ def extract_image_features(
     Each batch is prepared like `datasets.prepare_images` (resize to `size`, grayscale -> RGB,
     normalise with the model's own `mean`/`std`), then passed through `model.features` (e.g.
     EfficientNet-Lite0's 1,280-d pooled features) or, for models without it, `model` itself.
-    Preparing batch by batch keeps memory small even for 50,000 images at 224 px.
+    Preparing batch by batch keeps memory small even for 50,000 images at 224 px; on a GPU each
+    uint8 batch is resized there, not on the host.
     """
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8:
@@ -180,8 +181,7 @@ def extract_image_features(
     key = feature_key(model, images, **params)
 
     def fn(batch: torch.Tensor) -> torch.Tensor:
-        x = prepare_images(batch, size, rgb=rgb, mean=mean, std=std).to(device)
-        return forward(x)
+        return forward(prepare_images(batch, size, rgb=rgb, mean=mean, std=std, device=device))
 
     with _EvalOn(model, device):
         options = {"batch_size": batch_size, "cache_dir": cache_dir, "progress": progress}
