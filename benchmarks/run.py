@@ -8,9 +8,9 @@
     python -m benchmarks.run --render --doc docs/performance.md   # re-render saved results only
 
 Sections: loops, caching, strategies, data, gpu, course, text (on a CPU only with --only).
-Results go to benchmarks/results/<device>[-smoke].json and .md; a run with --only keeps the other sections
-already in that JSON, so sections can be (re)measured one at a time. Each section records when it
-ran and how busy the machine was (other processes' CPU use), so contended figures are marked.
+Results go to benchmarks/results/<device>[-smoke].json and .md; a run with --only keeps the other
+sections already in that JSON, so sections can be (re)measured one at a time. Each section records
+when it ran and how busy the machine was (other processes' CPU use): contended figures are marked.
 """
 
 from __future__ import annotations

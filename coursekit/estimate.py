@@ -12,8 +12,8 @@ bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. Every batch also
 `BATCH_OVERHEAD_S` (Python, kernel launches, copying a uint8 batch to the GPU: a small model
 launches hundreds of kernels a step), added on top; images are resized on the GPU, which costs
 little next to the network. The efficiencies and the overhead are stated, not measured: replace
-them with measured ones once a T4 has run the course (docs/performance.md). Lessons 00-06 print their estimate before their
-first long cell (`announce`).
+them with measured ones once a T4 has run the course (docs/performance.md). Lessons 00-06 print
+their estimate before their first long cell (`announce`).
 
 GPU memory is estimated the same way, as an upper bound: fp32 weights (plus gradients and
 AdamW's two moments when every weight trains: 16 bytes a parameter) plus a batch's activations
