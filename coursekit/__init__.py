@@ -45,12 +45,13 @@ from .device import (
     warn_if_no_gpu,
 )
 from .doctor import doctor
+from .evaluation import evaluate, predict
 from .finetune import Predictor, finetune
 from .history import Callback, History
 from .metrics import accuracy, confusion_matrix, macro_f1
 from .models import load_pretrained, load_tokenizer
 from .params import count_parameters, parameter_table
-from .train import evaluate, fit, predict
+from .train import fit
 
 __version__ = "0.1.0"
 

@@ -31,18 +31,27 @@ __all__ = [
 ]
 
 
-def as_loader(data: Any, batch_size: int, shuffle: bool, device: torch.device, name: str) -> Any:
+def as_loader(
+    data: Any,
+    batch_size: int,
+    shuffle: bool,
+    device: torch.device,
+    name: str,
+    *,
+    on_device: bool = True,
+) -> Any:
     """A DataLoader for a Dataset (portable defaults), anything else as given; errors if empty.
 
-    Images for a GPU are prepared *on* the GPU: an `ImageDataset` (or `ImageBatches` made without
-    a device) becomes `ImageBatches` on `device`, so only uint8 images cross to the GPU and the
-    resize to 224 px runs there instead of on the host's few CPU cores.
+    Images for a GPU are prepared *on* the GPU (`on_device`): an `ImageDataset` (or `ImageBatches`
+    made without a device) becomes `ImageBatches` on `device`, so only uint8 images cross to the
+    GPU and the resize to 224 px runs there instead of on the host's few CPU cores. (`fit` under
+    several processes passes `on_device=False`: Accelerate shards only real DataLoaders.)
     """
     try:
         n = len(data)
     except TypeError:
         n = None
-    if n and device.type == "cuda":
+    if n and on_device and device.type == "cuda":
         if isinstance(data, ImageDataset):
             return ImageBatches.from_dataset(data, batch_size, shuffle=shuffle, device=device)
         if isinstance(data, ImageBatches) and data.device is None:

@@ -19,11 +19,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from .batches import ImageBatches
 from .datasets import Split
+from .evaluation import predict
 from .freezing import recalibrate_batchnorm
 from .history import History
 from .optim import make_optimizer
 from .params import count_parameters
-from .train import fit, predict
+from .train import fit
 
 # A data-efficiency method: (train split, test split) -> {"logits": test logits, ...extras}.
 Method = Callable[[Split, Split], dict[str, Any]]

@@ -15,10 +15,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
+from .evaluation import predict
 from .full_training import Method, epochs_for, run_record
 from .history import History
 from .optim import make_optimizer
-from .train import fit, predict
+from .train import fit
 
 __all__ = ["Standardize", "linear_probe", "probe_method"]
 

@@ -38,10 +38,11 @@ from torch import nn
 from .claims import accuracy_se
 from .cost import optimizer_state_bytes
 from .device import peak_memory, resolve_device, seed_everything
+from .evaluation import predict
 from .metrics import accuracy, macro_f1
 from .optim import make_optimizer
 from .params import count_parameters
-from .train import fit, predict
+from .train import fit
 
 __all__ = ["Strategy", "run_strategies", "run_strategy"]
 

@@ -3,8 +3,9 @@
 Read `fit` top to bottom: it is a short driver over named steps. `_prepare` (device, precision,
 data, optimizer, callbacks, resume from a checkpoint) -> for each epoch: `_train_epoch` (one
 `training_step.train_step` per batch: forward under autocast, scaled backward, accumulate, clip,
-step) -> `_validate` -> `_record` (the epoch's numbers, then the callbacks that watch them: early
-stopping, the best weights) -> `_checkpoint` -> `on_epoch_end` callbacks. Batches are
+step) -> `_validate` (`evaluation.evaluate`) -> `_record` (the epoch's numbers, then the
+callbacks that watch them: early stopping, the best weights) -> `_checkpoint` -> `on_epoch_end`
+callbacks. Batches are
 `(inputs, labels)` tuples (vision) or dicts with a "labels" key (Hugging Face models); models
 return logits or an object with `.logits`.
 
@@ -16,7 +17,7 @@ few lines that differ mention `acc`, and `distributed.py` explains them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,82 +26,18 @@ import torch
 from torch import nn
 
 from . import distributed
-from .batches import (
-    as_loader,
-    check_labels,
-    forward_logits,
-    split_batch,
-    to_device,
-)
+from .batches import as_loader, check_labels, split_batch, to_device
 from .callbacks import BestWeights, EarlyStopping, StepLimit
 from .config import max_steps
-from .device import autocast, prefer_channels_last, resolve_device, resolve_precision
+from .device import prefer_channels_last, resolve_device, resolve_precision
+from .evaluation import evaluate
 from .history import Callback, FitState, History
-from .metrics import METRICS
 from .optim import make_optimizer, optimizer_settings
 from .progress import progress_bar
 from .resume import resume_run, save_run
 from .training_step import LossFn, StepSetup, check_finite, train_step
 
-__all__ = ["evaluate", "fit", "predict"]
-
-# --- evaluation ------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    data: Iterable,
-    device: torch.device | str | None = None,
-    precision: str = "auto",
-    batch_size: int = 256,
-    gather: Callable[[Any], Any] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU.
-    `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched)."""
-    device = resolve_device(device)
-    data = as_loader(data, batch_size, False, device, "the evaluation data")
-    policy = resolve_precision(precision, device)
-    was_training = model.training
-    model.eval().to(device)
-    logits, labels = [], []
-    cap = max_steps()  # $COURSEKIT_MAX_STEPS (a CPU memory check): zero logits past the cap
-    for i, batch in enumerate(data):
-        inputs, y = split_batch(batch)
-        if cap is not None and i >= cap and logits:  # full-size output, model not run
-            logits.append(logits[-1].new_zeros(len(y), *logits[-1].shape[1:]))
-            labels.append(y)
-            continue
-        with autocast(device, policy):
-            out = forward_logits(model, to_device(inputs, device))
-        if gather is not None:
-            out, y = gather((out.float(), y))
-        logits.append(out.float())
-        labels.append(y)
-    model.train(was_training)
-    if not logits:
-        raise ValueError(
-            "the evaluation data yielded no batches: pass a non-empty DataLoader, Dataset or list "
-            "(an iterator or generator runs out after one pass)."
-        )
-    return torch.cat(logits).cpu(), torch.cat(labels).cpu()
-
-
-def evaluate(
-    model: nn.Module,
-    data: Iterable,
-    device: torch.device | str | None = None,
-    metrics: Sequence[str] = ("accuracy",),
-    loss_fn: LossFn | None = None,
-    precision: str = "auto",
-    gather: Callable[[Any], Any] | None = None,
-) -> dict[str, float]:
-    """Loss and metrics of `model` on `data`, e.g. {"loss": 0.31, "accuracy": 0.9}."""
-    logits, labels = predict(model, data, device, precision, gather=gather)
-    check_labels(labels, logits, loss_fn is not None)
-    loss = (loss_fn or nn.functional.cross_entropy)(logits, labels).item()
-    return {"loss": loss, **{m: METRICS[m](logits, labels) for m in metrics}}
-
+__all__ = ["fit"]
 
 # --- training: the driver ----------------------------------------------------------------------
 
@@ -203,10 +140,11 @@ def _prepare(model: nn.Module, train_data: Any, val_data: Any, **o: Any) -> _Run
     model.to(device)
     prefer_channels_last(model, device)  # NHWC for CNNs on CUDA (faster under AMP)
     policy = resolve_precision(o["precision"], device)
-    train_loader = as_loader(train_data, o["batch_size"], True, device, "train_data")
+    one = acc is None  # several processes: Accelerate shards DataLoaders, so keep them
+    train_loader = as_loader(train_data, o["batch_size"], True, device, "train_data", on_device=one)
     val_loader = None
     if val_data is not None:
-        val_loader = as_loader(val_data, o["batch_size"], False, device, "val_data")
+        val_loader = as_loader(val_data, o["batch_size"], False, device, "val_data", on_device=one)
     optimizer = o["optimizer"] or make_optimizer(model, o["lr"], device=device)
     monitor = o["monitor"] or ("val_loss" if val_loader is not None else "train_loss")
     ckpt_dir = Path(o["checkpoint_dir"]) if o["checkpoint_dir"] is not None else None

@@ -194,6 +194,8 @@ def test_images_for_a_gpu_are_prepared_there(fashion):
     assert isinstance(
         as_loader(ds, 8, False, torch.device("cpu"), "x"), torch.utils.data.DataLoader
     )
+    sharded = as_loader(ds, 8, True, torch.device("cuda"), "x", on_device=False)  # Accelerate's
+    assert isinstance(sharded, torch.utils.data.DataLoader)
     retargeted = as_loader(ImageBatches(split, 64, mean, std), 8, True, torch.device("cuda"), "x")
     assert retargeted.device == torch.device("cuda") and retargeted.batch_size == 32
     same = ImageBatches.from_dataset(ds, 8, device="cpu")  # what a GPU computes, here on the CPU

@@ -15,6 +15,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 from coursekit.cost import count_multiply_adds
 from coursekit.datasets import TensorDictDataset
+from coursekit.evaluation import evaluate
 from coursekit.features import pooled_text_features
 from coursekit.heads import (
     TextClassifier,
@@ -25,7 +26,7 @@ from coursekit.heads import (
     replace_head,
 )
 from coursekit.models.text import pool_tokens
-from coursekit.train import evaluate, fit
+from coursekit.train import fit
 
 import helpers
 from conftest import require_asset

@@ -6,8 +6,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from coursekit.checkpoint import CheckpointError, load_weights, read_checkpoint_state
+from coursekit.evaluation import evaluate
 from coursekit.history import Callback
-from coursekit.train import evaluate, fit
+from coursekit.train import fit
 
 from helpers import blobs, mlp
 

@@ -1,0 +1,80 @@
+"""Evaluation: every logit of a dataset, and the loss and metrics they give (lessons 00-07).
+
+`predict` runs a model over data batch by batch in eval mode (under autocast on a GPU), without
+gradients, and returns all logits and labels on the CPU; `evaluate` turns them into a loss and
+the metrics of `metrics.METRICS`. `fit` validates with `evaluate` after every epoch; under several
+processes it passes Accelerate's `gather`, so every example is counted once. Under
+`$COURSEKIT_MAX_STEPS` (the full-mode check on a CPU) batches past the cap give zero logits of the
+full shape, so memory is checked at full size without running the model on everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .batches import as_loader, check_labels, forward_logits, split_batch, to_device
+from .config import max_steps
+from .device import autocast, resolve_device, resolve_precision
+from .metrics import METRICS
+from .training_step import LossFn
+
+__all__ = ["evaluate", "predict"]
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    data: Iterable,
+    device: torch.device | str | None = None,
+    precision: str = "auto",
+    batch_size: int = 256,
+    gather: Callable[[Any], Any] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU.
+    `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched)."""
+    device = resolve_device(device)
+    data = as_loader(data, batch_size, False, device, "the evaluation data")
+    policy = resolve_precision(precision, device)
+    was_training = model.training
+    model.eval().to(device)
+    logits, labels = [], []
+    cap = max_steps()  # $COURSEKIT_MAX_STEPS (a CPU memory check): zero logits past the cap
+    for i, batch in enumerate(data):
+        inputs, y = split_batch(batch)
+        if cap is not None and i >= cap and logits:  # full-size output, model not run
+            logits.append(logits[-1].new_zeros(len(y), *logits[-1].shape[1:]))
+            labels.append(y)
+            continue
+        with autocast(device, policy):
+            out = forward_logits(model, to_device(inputs, device))
+        if gather is not None:
+            out, y = gather((out.float(), y))
+        logits.append(out.float())
+        labels.append(y)
+    model.train(was_training)
+    if not logits:
+        raise ValueError(
+            "the evaluation data yielded no batches: pass a non-empty DataLoader, Dataset or list "
+            "(an iterator or generator runs out after one pass)."
+        )
+    return torch.cat(logits).cpu(), torch.cat(labels).cpu()
+
+
+def evaluate(
+    model: nn.Module,
+    data: Iterable,
+    device: torch.device | str | None = None,
+    metrics: Sequence[str] = ("accuracy",),
+    loss_fn: LossFn | None = None,
+    precision: str = "auto",
+    gather: Callable[[Any], Any] | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of `model` on `data`, e.g. {"loss": 0.31, "accuracy": 0.9}."""
+    logits, labels = predict(model, data, device, precision, gather=gather)
+    check_labels(labels, logits, loss_fn is not None)
+    loss = (loss_fn or nn.functional.cross_entropy)(logits, labels).item()
+    return {"loss": loss, **{m: METRICS[m](logits, labels) for m in metrics}}
