@@ -91,6 +91,17 @@ def test_every_lesson_fits_a_t4_in_full_mode():
     assert estimate.peak_gpu_bytes(big) / 1e9 > estimate.T4_BUDGET_GB
 
 
+def test_the_workload_model_matches_the_data():
+    """The estimate caps BBC News articles per topic where the lessons do (the smallest topic of
+    the training split), so a change of the data or the split shows up here."""
+    from conftest import require_asset
+
+    require_asset("bbc_news")
+    from coursekit.datasets import load_bbc_news
+
+    assert min(load_bbc_news(seed=0).train.class_counts()) == estimate.BBC_SMALLEST_TOPIC
+
+
 def test_the_docs_show_the_current_estimate():
     """docs/performance.md carries the table `markdown_table()` prints (regenerate when sizes
     or the cost model change)."""
