@@ -201,6 +201,45 @@ def _gpu(sec: dict) -> str:
     return out
 
 
+def _text(sec: dict) -> str:
+    r = sec["recipe"]
+    a = r["articles"]
+    rows = [
+        {
+            **row,
+            "accuracy": f"{row['test_accuracy']:.3f} ± {row['accuracy_se']:.3f}",
+            "val": " / ".join(f"{v:.3f}" for v in row["val_accuracy_by_epoch"]),
+        }
+        for row in sec["strategies"]
+    ]
+    cols = [
+        ("strategy", "strategy"),
+        ("trainable", "trainable"),
+        ("lr", "lr"),
+        ("steps", "optimizer steps"),
+        ("val", "val accuracy by epoch"),
+        ("accuracy", "test accuracy ± SE"),
+        ("train_seconds", "training s"),
+    ]
+    out = [
+        f"Lesson 05's full-mode recipe on {sec['device']} ({sec['threads']} threads): MiniLM on "
+        f"BBC News, {r['max_length']} tokens, {a['train']} training / {a['val']} validation / "
+        f"{a['test']} test articles, {r['epochs']} epochs, batch {r['batch_size']}.",
+        "",
+        table(rows, cols),
+        "",
+        *(f"- {v}" for v in sec["verdicts"]),
+    ]
+    frozen = sec.get("frozen_head_all_articles")
+    if frozen:
+        out.append(
+            f"- Frozen MiniLM (mean-pooled) + linear head on all {frozen['train_articles']:,} "
+            f"training articles: test accuracy {frozen['test_accuracy']:.3f} ± "
+            f"{frozen['accuracy_se']:.3f} on all {frozen['test_articles']} test articles."
+        )
+    return "\n".join(out)
+
+
 TITLES = {
     "loops": ("1. Loop overhead", _loops),
     "caching": ("2. Frozen-feature caching", _caching),
@@ -208,6 +247,7 @@ TITLES = {
     "data": ("4. Data path", _data),
     "course": ("5. The whole course", _course),
     "gpu": ("6. GPU", _gpu),
+    "text": ("7. The text track at full length (lesson 05's recipe)", _text),
 }
 
 

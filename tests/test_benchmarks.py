@@ -33,7 +33,7 @@ def smoke(tmp_path_factory):
             "--out",
             str(out),
             "--only",
-            "loops,caching,strategies,data,gpu",
+            "loops,caching,strategies,data,gpu,text",
         ]
     )
     return out, json.loads((out / "cpu-smoke.json").read_text())
@@ -41,7 +41,7 @@ def smoke(tmp_path_factory):
 
 def test_every_section_ran_and_records_its_conditions(smoke):
     out, res = smoke
-    assert set(res["sections"]) == {"loops", "caching", "strategies", "data", "gpu"}
+    assert set(res["sections"]) == {"loops", "caching", "strategies", "data", "gpu", "text"}
     for name, sec in res["sections"].items():
         assert "error" not in sec, (name, sec.get("error"))
         assert sec["conditions"]["seconds"] > 0 and sec["conditions"]["other_cores"] >= 0
@@ -49,6 +49,20 @@ def test_every_section_ran_and_records_its_conditions(smoke):
     md = (out / "cpu-smoke.md").read_text()
     for title in ("Loop overhead", "Frozen-feature caching", "Cost of each strategy", "Data path"):
         assert title in md
+    assert "The text track at full length" in md and "test accuracy ± SE" in md
+
+
+def test_text_section_runs_lesson_05s_three_strategies(smoke):
+    """The text section trains lesson 05's strategies with fit and tests each (smoke sizes:
+    20 test articles), with the trainable counts of MiniLM's head, LoRA r=8 and everything."""
+    text = smoke[1]["sections"]["text"]
+    by = {r["strategy"]: r for r in text["strategies"]}
+    assert by["head only"]["trainable"] == 1925  # 384 x 5 + 5
+    assert by["LoRA r=8"]["trainable"] == 75653  # 6 layers x 2 x 8 x (384 + 384) + the head
+    assert by["full fine-tune"]["trainable"] > 22_000_000
+    for r in by.values():
+        assert r["steps"] >= 1 and 0 <= r["test_accuracy"] <= 1 and r["accuracy_se"] > 0
+    assert text["recipe"]["articles"]["test"] == 20 and len(text["verdicts"]) == 2
 
 
 def test_optimizer_state_is_exactly_eight_bytes_per_trainable_parameter(smoke):
