@@ -1,7 +1,6 @@
 """The text track's full-mode results, measured: lesson 05's recipe at full length (256 tokens).
 
-    python -m benchmarks.run --only text            # a section of the benchmark suite
-    python -m benchmarks.text_full [--smoke]        # the same, on its own
+    python -m benchmarks.run --only text      # results in benchmarks/results/<device>.json
 
 Lesson 05 in full mode trains MiniLM on BBC News three ways -- the head alone, LoRA r=8 and full
 fine-tuning -- on up to 1,000 articles per topic (capped at the smallest topic's 243), 256 tokens,
@@ -18,12 +17,9 @@ on a GPU it takes a minute or two.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import torch
 
@@ -141,19 +137,3 @@ def run(device: torch.device | str = "cpu", smoke: bool = False) -> dict:
         if smoke
         else _frozen_head(bbc, tokenizer, max_length, device),
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/text_full.json"))
-    args = p.parse_args(argv)
-    res = run(args.device, args.smoke)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1) + "\n")
-    print(json.dumps(res, indent=1))
-
-
-if __name__ == "__main__":
-    main()

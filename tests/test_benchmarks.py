@@ -135,3 +135,27 @@ def test_update_doc_replaces_only_the_marked_part(tmp_path, smoke):
     (tmp_path / "bare.md").write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         report.update_doc(tmp_path / "bare.md", smoke[1])
+
+
+def test_readme_quotes_the_measured_text_results():
+    """The README's full-mode text results are the committed benchmark's numbers (section 7),
+    each accuracy with its standard error, and the verdict between LoRA and full fine-tuning."""
+    from pathlib import Path
+
+    from coursekit.claims import compare
+
+    root = Path(__file__).resolve().parents[1]
+    text = json.loads((root / "benchmarks/results/cpu.json").read_text())["sections"]["text"]
+    readme = " ".join((root / "README.md").read_text().split())
+    by = {r["strategy"]: r for r in text["strategies"]}
+    for strategy, label in (("full fine-tune", "full fine-tuning"), ("LoRA r=8", "LoRA r=8"),
+                            ("head only", "head only")):  # fmt: skip
+        r = by[strategy]
+        assert f"{label} {r['test_accuracy']:.3f} ± {r['accuracy_se']:.3f}" in readme, label
+    frozen = text["frozen_head_all_articles"]
+    assert f"{frozen['test_accuracy']:.3f} ± {frozen['accuracy_se']:.3f}" in readme
+    lora, full = by["LoRA r=8"], by["full fine-tune"]
+    verdict = compare("lora", lora["test_accuracy"], "full", full["test_accuracy"],
+                      se_a=lora["accuracy_se"], se_b=full["accuracy_se"])  # fmt: skip
+    assert (verdict.winner is None) == ("a tie within noise" in readme)
+    assert f"{text['recipe']['articles']['test']} articles" in readme
