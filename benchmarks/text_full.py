@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import platform
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import torch
 
@@ -116,7 +116,7 @@ def run(device: torch.device | str = "cpu", smoke: bool = False) -> dict:
         for a, b in (("LoRA r=8", "full fine-tune"), ("head only", "full fine-tune"))
     ]  # fmt: skip
     return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": str(device),
         "smoke": smoke,
         "versions": {
