@@ -26,10 +26,12 @@ from __future__ import annotations
 import ctypes
 import gc
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -108,9 +110,12 @@ def run_strategy(
     batch_size: int = 16,
     device: torch.device | str | None = None,
     seed: int = 0,
+    checkpoints: str | Path | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Build, train and test one strategy; return (its row, the trained model). See the module
-    docstring for the columns."""
+    docstring for the columns. `checkpoints`: a folder; the strategy's `fit` checkpoints into a
+    subfolder named for it and resumes from there (a resumed run's `seconds` counts only the
+    part trained in this session; `train_seconds` comes from the restored history)."""
     device = resolve_device(device)
     train, test = strategy.data if strategy.data is not None else (train, test)
     epochs = strategy.epochs if strategy.epochs is not None else epochs
@@ -134,6 +139,7 @@ def run_strategy(
             batch_size=batch_size,
             device=device,
             progress=False,
+            checkpoint_dir=_run_folder(checkpoints, strategy.name),
         )
     seconds = time.perf_counter() - start + strategy.setup_seconds
     logits, labels = predict(model, test, device)
@@ -161,6 +167,13 @@ def run_strategy(
     return row, model
 
 
+def _run_folder(root: str | Path | None, name: str) -> Path | None:
+    """`root/<name as a folder name>`, or None without a root."""
+    if root is None:
+        return None
+    return Path(root) / (re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-") or "strategy")
+
+
 def run_strategies(
     strategies: Sequence[Strategy],
     train: Any,
@@ -171,10 +184,13 @@ def run_strategies(
     device: torch.device | str | None = None,
     seed: int = 0,
     progress: bool = True,
+    checkpoints: str | Path | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
     """Run every strategy on the same task: `(rows, models)`, one row and one trained model per
     strategy, in the order given. `train` / `test` are datasets `fit` accepts (a strategy may
-    bring its own, see `Strategy.data`); every strategy starts from the same seed."""
+    bring its own, see `Strategy.data`); every strategy starts from the same seed.
+    `checkpoints`: a folder (e.g. `drive.resumable("06", "strategies")`); each strategy resumes
+    from its own subfolder, so a disconnect costs at most one epoch of one strategy."""
     if not strategies:
         raise ValueError("no strategies given: pass a list of Strategy(name, build, ...)")
     names = [s.name for s in strategies]
@@ -189,8 +205,9 @@ def run_strategies(
                 "strategy must be tested on the same examples (e.g. the features of the test split)"
             )
         row, model = run_strategy(
-            strategy, train, test, epochs=epochs, batch_size=batch_size, device=device, seed=seed
-        )
+            strategy, train, test, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
+            checkpoints=checkpoints,
+        )  # fmt: skip
         rows.append(row)
         models[strategy.name] = model
         if progress:

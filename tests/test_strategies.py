@@ -129,3 +129,27 @@ def test_plots():
     ]
     fig = plot_forgetting(forget)
     assert len(fig.axes) == 2 and not math.isnan(fig.axes[1].get_ylim()[1])
+
+
+def test_a_sweep_resumed_after_a_disconnect_gives_the_uninterrupted_results(tmp_path, capsys):
+    """With `checkpoints`, each strategy checkpoints into its own subfolder: a sweep cut after
+    1 of 2 epochs, then run again for 2, reproduces the uninterrupted sweep's accuracies and
+    weights, and a finished sweep run again is restored, not retrained."""
+    strategies = [Strategy("LoRA r=2", with_lora, lr=1e-2), Strategy("full", tiny_classifier)]
+    whole, whole_models = run_strategies(
+        strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False
+    )
+    run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, progress=False,
+                   checkpoints=tmp_path)  # fmt: skip  # the "disconnect" after epoch 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LoRA-r=2", "full"]
+    resumed, models = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8,
+                                     progress=False, checkpoints=tmp_path)  # fmt: skip
+    assert capsys.readouterr().out.count("Resumed from") == 2
+    for a, b in zip(whole, resumed, strict=True):
+        assert (a["accuracy"], a["steps"]) == (b["accuracy"], b["steps"])
+    for name, model in models.items():
+        ref = whole_models[name].state_dict()
+        assert all(torch.equal(v, ref[k]) for k, v in model.state_dict().items()), name
+    again, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False,
+                              checkpoints=tmp_path)  # fmt: skip
+    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in whole]
