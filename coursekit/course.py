@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +151,21 @@ def format_table(runs: list[NotebookRun]) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def _fresh_checkpoint_folder() -> Iterator[None]:
+    """`$COURSEKIT_CHECKPOINTS` set to a new temporary folder for one notebook, then restored: a
+    run cut short by `max_steps` is never resumed by a real one (drive.py)."""
+    before = os.environ.get("COURSEKIT_CHECKPOINTS")
+    with tempfile.TemporaryDirectory(prefix="coursekit-checkpoints-") as folder:
+        os.environ["COURSEKIT_CHECKPOINTS"] = folder
+        try:
+            yield
+        finally:
+            os.environ.pop("COURSEKIT_CHECKPOINTS")
+            if before is not None:
+                os.environ["COURSEKIT_CHECKPOINTS"] = before
+
+
 def run_course(
     notebooks: list[Path] | None = None,
     out_dir: str | Path = "build/notebooks",
@@ -179,18 +196,8 @@ def run_course(
     for path in notebooks:
         cut = f", max {max_steps} steps per loop" if max_steps else ""
         print(f"running {path} ({mode} mode{cut}) ...", flush=True)
-        if max_steps is None:
+        with _fresh_checkpoint_folder() if max_steps is not None else nullcontext():
             run = run_notebook(Path(path), out, timeout, ram_budget_gb)
-        else:  # cut runs checkpoint into a fresh folder: never resumed by a real run (drive.py)
-            before = os.environ.get("COURSEKIT_CHECKPOINTS")
-            with tempfile.TemporaryDirectory(prefix="coursekit-checkpoints-") as folder:
-                os.environ["COURSEKIT_CHECKPOINTS"] = folder
-                try:
-                    run = run_notebook(Path(path), out, timeout, ram_budget_gb)
-                finally:
-                    os.environ.pop("COURSEKIT_CHECKPOINTS")
-                    if before is not None:
-                        os.environ["COURSEKIT_CHECKPOINTS"] = before
         rss = "" if run.peak_rss_gb is None else f", peak RSS {run.peak_rss_gb:.2f} GB"
         print(f"  {run.status} in {run.seconds:.1f} s{rss}", flush=True)
         runs.append(run)
