@@ -139,7 +139,8 @@ def test_update_doc_replaces_only_the_marked_part(tmp_path, smoke):
 
 def test_readme_quotes_the_measured_text_results():
     """The README's full-mode text results are the committed benchmark's numbers (section 7),
-    each accuracy with its standard error, and the verdict between LoRA and full fine-tuning."""
+    each accuracy with its standard error, and the verdict between LoRA and full fine-tuning
+    (which lesson 05's prose quotes too)."""
     from pathlib import Path
 
     from coursekit.claims import compare
@@ -158,4 +159,6 @@ def test_readme_quotes_the_measured_text_results():
     verdict = compare("lora", lora["test_accuracy"], "full", full["test_accuracy"],
                       se_a=lora["accuracy_se"], se_b=full["accuracy_se"])  # fmt: skip
     assert (verdict.winner is None) == ("a tie within noise" in readme)
+    lesson = " ".join((root / "notebooks/05_lora.ipynb").read_text().split())
+    assert (verdict.winner is None) == ("fine-tuning tied within noise" in lesson)
     assert f"{text['recipe']['articles']['test']} articles" in readme
