@@ -101,10 +101,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     if args.command == "tag":
-        from .teach.build import tag
+        from .teach import lesson_of, read_notebook
+        from .teach.build import lesson_paths, tag
+        from .teach.lint import exercise_problems
 
         for name, qids in tag(args.sources).items():
             print(f"{name}: {len(qids)} exercises {', '.join(qids)}")
+        problems = [
+            f"{path.name}: {problem}"
+            for path in lesson_paths(args.sources)
+            for problem in exercise_problems(read_notebook(path), lesson_of(path))
+        ]
+        for problem in problems:  # tests/test_notebook_hygiene.py fails on these
+            print(f"warning: {problem}", file=sys.stderr)
         return 0
     if args.command == "grade":
         return _grade(args)

@@ -44,6 +44,8 @@ def text_outside(fig: Figure, renderer=None) -> list[str]:
         if text.get_visible() and text.get_text().strip() and off(text.get_window_extent(renderer)):
             outside.append(text.get_text().strip()[:60])
     for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
         for axis in (ax.xaxis, ax.yaxis):
             ext = axis.get_tightbbox(renderer)  # the visible ticks and the label
             if ext is not None and off(ext):
