@@ -211,7 +211,10 @@ def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
     shots_img = 10 * sum(s.shots)
     shots_txt = 5 * sum(min(n, BBC_SMALLEST_TOPIC) for n in s.shots)
     works = {
-        "00": [],  # a small MLP on 8x8 digits: seconds on any device
+        "00": [
+            Work("MiniLM features, pre-trained and random", "minilm", "infer", 2 * 300, 16, 64),
+            Work("image features", "efficientnet_lite0", "infer", 500, px),
+        ],
         "01": [Work("MiniLM embeddings of BBC News", "minilm", "infer", bbc_train, tok, 64)],
         "02": [
             Work("image features", "efficientnet_lite0", "infer", shots_img + n_test, px),

@@ -2,8 +2,10 @@
 
 `linear_probe(features, labels, num_classes)` trains `Standardize -> nn.Linear` with `fit`;
 `probe_method(...)` wraps it as a method for `experiments.data_efficiency` (splits whose x holds
-the features, e.g. from `features.extract_features`). The backbone never runs while training, so
-the probe is the cheap end of transfer learning.
+the features, e.g. from `features.extract_features`); `best_learning_rate` picks a probe's
+learning rate on validation data, so that every contender of a comparison gets its own tuned rate
+(lesson 00). The backbone never runs while training, so the probe is the cheap end of transfer
+learning.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .history import History
 from .optim import make_optimizer
 from .train import fit
 
-__all__ = ["Standardize", "linear_probe", "probe_method"]
+__all__ = ["Standardize", "best_learning_rate", "linear_probe", "probe_method"]
 
 
 class Standardize(nn.Module):
@@ -110,3 +112,23 @@ def probe_method(
         return run_record(logits, history, head, len(train), backbone_passes=0)
 
     return run
+
+
+def best_learning_rate(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    val_features: torch.Tensor,
+    val_labels: torch.Tensor,
+    num_classes: int,
+    lrs: tuple[float, ...] = (1e-3, 1e-2, 1e-1),
+    **probe_args: Any,
+) -> tuple[float, dict[float, float]]:
+    """The learning rate of `lrs` whose linear probe (trained on `features`) is most accurate on
+    the validation features, and the validation accuracy of each: a fair comparison tunes every
+    contender's rate the same way, on data that is not the test set."""
+    scores = {}
+    for lr in lrs:
+        head, _ = linear_probe(features, labels, num_classes, lr=lr, **probe_args)
+        logits, _ = predict(head, TensorDataset(val_features.float(), val_labels))
+        scores[lr] = float((logits.argmax(1) == val_labels).float().mean())
+    return max(scores, key=scores.get), scores

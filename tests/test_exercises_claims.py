@@ -16,12 +16,12 @@ def feedback(qid, answer, **context) -> str:
 
 def test_lesson01_interval_and_decision(capsys):
     lo, hi = interval(0.62, 50)
-    check("01.q4", ((lo, hi), True), accuracy=0.62, n=50, chance=0.2)
+    check("01.q5", ((lo, hi), True), accuracy=0.62, n=50, chance=0.2)
     assert "above chance beyond doubt" in capsys.readouterr().out
-    assert "Wilson" in feedback("01.q4", ((0.5, 0.7), True), accuracy=0.62, n=50, chance=0.2)
+    assert "Wilson" in feedback("01.q5", ((0.5, 0.7), True), accuracy=0.62, n=50, chance=0.2)
     lo, hi = interval(0.3, 10)
-    assert "low end" in feedback("01.q4", ((lo, hi), True), accuracy=0.3, n=10, chance=0.2)
-    assert "surrounds" in feedback("01.q4", ((0.7, 0.8), True), accuracy=0.62, n=50, chance=0.2)
+    assert "low end" in feedback("01.q5", ((lo, hi), True), accuracy=0.3, n=10, chance=0.2)
+    assert "surrounds" in feedback("01.q5", ((0.7, 0.8), True), accuracy=0.62, n=50, chance=0.2)
 
 
 def rows_02():

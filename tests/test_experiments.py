@@ -134,6 +134,17 @@ def test_linear_probe_learns_separable_features(data):
     assert n_linear == 6 * 3 + 3, "only the linear layer trains; standardisation is buffers"
 
 
+def test_best_learning_rate_is_chosen_on_validation_data(data):
+    """A rate far too small cannot fit in few steps; the choice is made on validation data."""
+    from coursekit.probes import best_learning_rate
+
+    train, test = data
+    lr, scores = best_learning_rate(
+        train.x, train.y, test.x, test.y, 3, lrs=(1e-6, 0.05), min_steps=30, epochs=30
+    )
+    assert set(scores) == {1e-6, 0.05} and lr == 0.05 and scores[0.05] > scores[1e-6]
+
+
 def test_probe_survives_constant_features():
     """With few examples some features are constant; they must not explode on test data."""
     x = torch.randn(6, 4)

@@ -93,5 +93,9 @@ def test_outputs_small_images_errors_and_long_cells():
     assert problems[1].startswith("cell 0: an error: ValueError")
     long = nbformat.v4.new_code_cell("\n".join(f"x{i} = {i}" for i in range(16)))
     short = nbformat.v4.new_code_cell("\n".join(f"x{i} = {i}" for i in range(15)))
-    nb = nbformat.v4.new_notebook(cells=[short, long])
-    assert code_cell_problems(nb) == ["cell 1: 16 lines of code (at most 15)"]
+    plots = nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1])")
+    nb = nbformat.v4.new_notebook(cells=[short, long, plots])
+    assert code_cell_problems(nb) == [
+        "cell 1: 16 lines of code (at most 15)",
+        "cell 2: imports matplotlib.pyplot (use coursekit.viz or a Figure)",
+    ]

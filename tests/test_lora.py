@@ -238,6 +238,22 @@ def test_regex_targets_select_full_names_and_export_as_the_exact_module_list(tmp
     assert max_diff(logits(loaded, batch), logits(model, batch)) < 1e-5
 
 
+def test_load_with_peft_gives_the_same_outputs_without_library_warnings(tmp_path):
+    import warnings
+
+    from coursekit.lora import load_with_peft
+
+    model, batch = tiny_bert(), tokens()
+    add_lora(model, ["query", "value"], r=2, alpha=4)
+    randomize_b(model)
+    save_peft_adapter(model, tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_with_peft(tiny_bert(), tmp_path)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], caught
+    assert not loaded.training and max_diff(logits(loaded, batch), logits(model, batch)) < 1e-5
+
+
 # 7. clear errors -------------------------------------------------------------------------------
 
 

@@ -78,12 +78,18 @@ def test_saved_figures_are_legible_and_report_text_that_runs_off():
     png, metadata = _png_and_metadata(wide)
     width, height = image_size(base64.b64encode(png).decode())
     assert min(width, height) >= 320 and width > 4 * height and metadata == {}
-    cut = Figure(figsize=(4, 3))
-    ax = cut.subplots()
+    long = Figure(figsize=(4, 3))
+    ax = long.subplots()
     ax.plot([0, 1])
-    ax.set_ylabel("a label far too long for a figure three inches high " * 2)
+    ax.set_ylabel("test_accuracy (bars: ± accuracy_se; axis starts at 0.44, not 0)")
+    long.tight_layout()
+    _, metadata = _png_and_metadata(long)
+    assert metadata == {} and "\n" in ax.get_ylabel(), "a label too long for its plot is wrapped"
+    cut = Figure(figsize=(4, 3))
+    cut.subplots().plot([0, 1])
+    cut.text(0.9, 0.5, "a note placed past the edge")
     _, metadata = _png_and_metadata(cut)
-    assert metadata[OUTSIDE_KEY] == [ax.get_ylabel().strip()[:60], "the y axis of 'a plot'"]
+    assert metadata[OUTSIDE_KEY] == ["a note placed past the edge"]
     out = {"output_type": "display_data", "data": {"image/png": base64.b64encode(png).decode()},
            "metadata": {"image/png": metadata}}  # fmt: skip
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[out])])

@@ -154,9 +154,10 @@ def _not_answered(qid: str, hint: str) -> None:
     print(f'   Stuck? ck.exercises.solution("{qid}") prints a worked solution.')
 
 
-def check(qid: str, answer: Any = None, **context: Any) -> str | None:
+def check(qid: str, answer: Any = None, **context: Any) -> None:
     """Check the answer to exercise `qid`: print "✓ ...", raise `Wrong` with feedback, or, when
     the answer is still the stub's `...`, print "not answered yet" and its hint (see module text).
+    Returns None, so a check cell shows only what it prints.
 
     `context` passes what the check needs from the notebook (the model, the data ...), so the
     check recomputes what it compares against instead of storing the answer.
@@ -164,7 +165,7 @@ def check(qid: str, answer: Any = None, **context: Any) -> str | None:
     q = _lookup(qid)
     if unanswered(answer, q.none_is_answer):
         _not_answered(qid, q.hint)
-        return None
+        return
     if callable(answer) and not isinstance(answer, type):
         answer = _guard(answer, q.none_is_answer)
     try:
@@ -172,7 +173,7 @@ def check(qid: str, answer: Any = None, **context: Any) -> str | None:
     except _StubCalled:
         _not_answered(qid, q.hint + " (A function that returns nothing counts as unanswered: "
                       "did you forget `return`?)")  # fmt: skip
-        return None
+        return
     except Wrong as err:
         err.qid = qid
         raise
@@ -185,7 +186,6 @@ def check(qid: str, answer: Any = None, **context: Any) -> str | None:
     if q.predict:
         PREDICTIONS[qid] = answer
     print(f"✓ {qid}: {message}")
-    return message
 
 
 def prediction(qid: str) -> Any:
@@ -195,18 +195,18 @@ def prediction(qid: str) -> Any:
 
 def compare_prediction(
     qid: str, actual: Any, *, describe: Callable[[Any], str] = repr, tolerance: float = 0.0
-) -> bool | None:
+) -> None:
     """Set the learner's recorded prediction for `qid` against what the run measured.
 
     Prints one line: what was predicted and what the run shows (numbers agree within
-    `tolerance`), or that no prediction was made. Returns True/False, or None without one.
+    `tolerance`), or that no prediction was made.
     """
     if qid not in PREDICTIONS:
         print(
             f"… {qid}: you did not predict. This run shows {describe(actual)}. "
             f"Next time, commit to a prediction before the experiment: it is how intuition grows."
         )
-        return None
+        return
     said = PREDICTIONS[qid]
     if isinstance(said, int | float) and isinstance(actual, int | float):
         right = abs(float(said) - float(actual)) <= tolerance
@@ -214,7 +214,6 @@ def compare_prediction(
         right = said == actual
     verdict = "as you predicted." if right else "not what you predicted: worth a second look."
     print(f"{qid}: you predicted {describe(said)}; this run shows {describe(actual)}, {verdict}")
-    return right
 
 
 # --- small helpers the lesson checks share ---------------------------------------------------

@@ -1,4 +1,5 @@
-"""Self-checks for lesson 01 (pre-trained models)."""
+"""Self-checks for lesson 01 (pre-trained models): the astronaut photo, parameters by stage, a
+sentence of your own, a prediction of the nearest-centroid accuracy, its interval."""
 
 from __future__ import annotations
 
@@ -75,7 +76,17 @@ def _sentence(
     return f"nearest neighbour is sentence {nearest}: the encoder matched meaning, not words"
 
 
-@question("01.q4")
+@question(
+    "01.q4",
+    "write your guess of the nearest-centroid accuracy, a number between 0 and 1, e.g. 0.5.",
+    predict=True,
+)
+def _centroid_guess(answer) -> str:
+    value = expect_number(answer, "centroid_guess", 0.0, 1.0)
+    return f"prediction recorded: {value:.2f}. The measurement below will tell."
+
+
+@question("01.q5", "ck.claims.interval(accuracy, n) gives (low, high); compare low with chance.")
 def _interval(answer, *, accuracy, n, chance) -> str:
     from ..claims import interval
 

@@ -11,7 +11,7 @@ from .inject import (
     unmerge_lora,
 )
 from .layer import LoRAConfig, LoRALinear
-from .peft import peft_config, save_peft_adapter, to_peft_state_dict
+from .peft import load_with_peft, peft_config, save_peft_adapter, to_peft_state_dict
 
 __all__ = [
     "LoRAConfig",
@@ -21,6 +21,7 @@ __all__ = [
     "find_modules_to_save",
     "find_targets",
     "load_adapter",
+    "load_with_peft",
     "lora_layers",
     "lora_state_dict",
     "merge_lora",

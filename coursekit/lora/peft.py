@@ -1,4 +1,5 @@
-"""Exporting a coursekit LoRA adapter in peft's format, so `peft.PeftModel` loads it (lesson 05).
+"""Exporting a coursekit LoRA adapter in peft's format, so `peft.PeftModel` loads it (lesson 05);
+`load_with_peft` loads it back with peft itself, to check the two compute the same function.
 
 peft wraps the model twice (PeftModel -> LoraModel -> model), keeps A and B as nn.Linear layers
 (so their weights end in `.weight`) and reads `adapter_config.json` next to
@@ -8,6 +9,7 @@ peft wraps the model twice (PeftModel -> LoraModel -> model), keeps A and B as n
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,7 +20,7 @@ from ..files import atomic_write
 from .adapters import lora_state_dict
 from .inject import config_of, lora_layers
 
-__all__ = ["peft_config", "save_peft_adapter", "to_peft_state_dict"]
+__all__ = ["load_with_peft", "peft_config", "save_peft_adapter", "to_peft_state_dict"]
 
 
 def to_peft_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -71,3 +73,17 @@ def save_peft_adapter(
     text = json.dumps(peft_config(model, base_model_name_or_path), indent=2) + "\n"
     atomic_write(directory / "adapter_config.json", lambda tmp: tmp.write_text(text, "utf-8"))
     return directory
+
+
+def load_with_peft(base_model: nn.Module, directory: str | Path) -> nn.Module:
+    """`peft.PeftModel.from_pretrained(base_model, directory)`, in eval mode.
+
+    peft's loading calls transformers APIs that transformers has deprecated (e.g.
+    `is_gradient_checkpointing`); those FutureWarnings are addressed to peft's maintainers, not
+    to the learner, so they are silenced here and nowhere else.
+    """
+    import peft
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
+        return peft.PeftModel.from_pretrained(base_model, str(directory)).eval()

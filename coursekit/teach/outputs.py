@@ -12,7 +12,9 @@ long after the kernel is gone, so every output must read well as it is:
 - no paths of the machine that ran it (`/root/`, `/home/`, `/tmp/`, `site-packages`...);
 - no figure whose text runs off it (`coursekit.viz` records that in the image's metadata when
   it draws the figure) and no image under 300 px on a side;
-- no code cell over 15 lines in a lesson (`code_cell_problems`): helpers belong in the package.
+- no code cell over 15 lines in a lesson (`code_cell_problems`): helpers belong in the package;
+  and no `matplotlib.pyplot` in a lesson: importing it replaces the course's figure formatter
+  (small images, no checks); plot with `coursekit.viz` or a `matplotlib.figure.Figure`.
 
 `tests/test_lessons.py` runs these over every lesson as executed by the tests (and over any
 executed copies found in build/notebooks/).
@@ -115,14 +117,20 @@ def output_problems(nb: Any) -> list[str]:
     return problems
 
 
+PYPLOT = re.compile(r"^\s*(?:import matplotlib\.pyplot|from matplotlib import pyplot)", re.M)
+
+
 def code_cell_problems(nb: Any, max_lines: int = MAX_CODE_LINES) -> list[str]:
-    """Code cells of a lesson longer than `max_lines` lines (the Colab setup cell excepted)."""
+    """Code cells of a lesson longer than `max_lines` lines (the Colab setup cell excepted), and
+    cells that import matplotlib.pyplot."""
     from ..colab import is_setup_cell
 
     problems = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or is_setup_cell(cell.source):
             continue
+        if PYPLOT.search(cell.source):
+            problems.append(f"cell {i}: imports matplotlib.pyplot (use coursekit.viz or a Figure)")
         lines = [x for x in cell.source.splitlines() if x.strip() and not x.startswith("#@title")]
         if len(lines) > max_lines:
             problems.append(f"cell {i}: {len(lines)} lines of code (at most {max_lines})")

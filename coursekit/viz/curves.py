@@ -1,6 +1,11 @@
 """Learning curves of one training run or several: loss and metrics per epoch, live during
-`fit` (`LivePlot`), and the first steps of several runs side by side.
-Lessons 00 (the live plot) and 03.
+`fit` (`LivePlot`), several runs overlaid (`plot_histories`), and the first steps of several runs
+side by side. How to read them (under-training, overfitting, early stopping) is lesson 00, §8;
+every lesson that trains shows them.
+
+`LivePlot` redraws at most once per epoch, as a light PNG (no layout checks) while training
+runs; when training ends it shows the figure itself, which the notebook's formatter saves as a
+full PNG: a saved notebook, headless runs included, keeps a static image, never a widget.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from matplotlib.figure import Figure
 from ..history import Callback, FitState, History
 from ..progress import in_notebook
 
-__all__ = ["LivePlot", "plot_history", "plot_step_losses"]
+__all__ = ["LivePlot", "plot_histories", "plot_history", "plot_step_losses"]
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -58,8 +63,9 @@ def plot_history(history: History, fig: Figure | None = None, title: str = "") -
 
 
 class LivePlot(Callback):
-    """A `fit` callback: learning curves that redraw after every epoch in a notebook; elsewhere
-    (scripts, CI) one final figure at the end, saved to `save_to` if given."""
+    """A `fit` callback: learning curves that redraw after every epoch in a notebook (a light
+    PNG), and the final figure at the end; elsewhere (scripts, CI) one final figure, saved to
+    `save_to` if given."""
 
     def __init__(
         self, title: str = "", save_to: str | Path | None = None, live: bool | None = None
@@ -78,6 +84,16 @@ class LivePlot(Callback):
             # prints, so every redraw lands in one spot instead of between those lines.
             self._handle = display({"text/plain": ""}, raw=True, display_id=True)
 
+    def _frame(self):
+        """The figure as it is now, as a light PNG (one draw at 72 dpi, no layout checks)."""
+        from io import BytesIO
+
+        from IPython.display import Image
+
+        buf = BytesIO()
+        self.fig.savefig(buf, format="png", dpi=72)
+        return Image(buf.getvalue())
+
     def on_epoch_end(self, state: FitState) -> None:
         if not self.live:
             return
@@ -85,15 +101,15 @@ class LivePlot(Callback):
 
         plot_history(state.history, self.fig, self.title)
         if self._handle is None:
-            self._handle = display(self.fig, display_id=True)
+            self._handle = display(self._frame(), display_id=True)
         else:
-            self._handle.update(self.fig)
+            self._handle.update(self._frame())
 
     def on_fit_end(self, state: FitState) -> None:
         plot_history(state.history, self.fig, self.title)
         if self.save_to is not None:
             self.save_to.parent.mkdir(parents=True, exist_ok=True)
-            self.fig.savefig(self.save_to, dpi=100)
+            self.fig.savefig(self.save_to, dpi=100, bbox_inches="tight")
         if self.live:
             if self._handle is not None:
                 self._handle.update(self.fig)
@@ -101,6 +117,40 @@ class LivePlot(Callback):
                 from IPython.display import display
 
                 display(self.fig)
+
+
+def plot_histories(
+    histories: dict[str, History],
+    metric: str = "accuracy",
+    title: str = "",
+    mark_best: str | None = "val_loss",
+) -> Figure:
+    """Several runs overlaid, one colour each: loss per epoch on the left, `metric` on the right;
+    training dashed, validation solid. `mark_best` circles each run's best epoch by that
+    validation number (where early stopping with `BestWeights` would keep the weights)."""
+    fig = Figure(figsize=(10, 3.8))
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    for i, (name, history) in enumerate(histories.items()):
+        epochs = history.metric("epoch")
+        for ax, key in ((ax_loss, "loss"), (ax_metric, metric)):
+            for split, style in (("train", "--"), ("val", "-")):
+                values = history.metric(f"{split}_{key}")
+                if values:
+                    label = f"{name}, {'training' if split == 'train' else 'validation'}"
+                    ax.plot(epochs, values, style, color=f"C{i}", lw=1.4, label=label)
+        if mark_best and history.metric(mark_best):
+            best = history.best_epoch(mark_best)
+            k = epochs.index(best)
+            for ax, key in ((ax_loss, "val_loss"), (ax_metric, f"val_{metric}")):
+                if history.metric(key):
+                    ax.plot(best, history.metric(key)[k], "o", ms=9, mfc="none", color=f"C{i}")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss (dashed: training)")
+    ax_metric.set(xlabel="epoch", ylabel=metric, title=f"{metric} (circle: best epoch)")
+    ax_loss.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def plot_step_losses(
