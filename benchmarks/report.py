@@ -240,6 +240,24 @@ def _text(sec: dict) -> str:
     return "\n".join(out)
 
 
+def _photos(sec: dict) -> str:
+    cols = [
+        ("pipeline", "pipeline"),
+        ("run_s_per_1000", "whole run, s per 1,000 photos"),
+        ("data_s_per_1000", "decoding, s per 1,000 photos"),
+        ("decodes_per_epoch", "decodes per photo per epoch"),
+    ]
+    return (
+        f"{sec['photos']:,} JPEG photos of {sec['photo_pixels']} pixels, {sec['epochs']} epochs "
+        f"at {sec['image_size']} px, batch {sec['batch_size']}, head only, {sec['cores']} cores, "
+        f"median of {sec['repeats']}. Decoding: coursekit's one data check (which keeps the "
+        "training copy); the baseline's one epoch of decoding and resizing, which it repeats "
+        "every epoch.\n\n"
+        + table(sec["rows"], cols)
+        + f"\n\nfinetune / baseline, whole run: **{sec['ratio']}**."
+    )
+
+
 TITLES = {
     "loops": ("1. Loop overhead", _loops),
     "caching": ("2. Frozen-feature caching", _caching),
@@ -248,6 +266,7 @@ TITLES = {
     "course": ("5. The whole course", _course),
     "gpu": ("6. GPU", _gpu),
     "text": ("7. The text track at full length (lesson 05's recipe)", _text),
+    "photos": ("8. Your own photos: finetune vs ImageFolder + DataLoader", _photos),
 }
 
 

@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         return _grade(args)
     if args.command in ("finetune", "predict"):
-        return _run_finetune_command(args)
+        from .finetune.userdata import command_line_messages
+
+        with command_line_messages():  # messages name --flags, not Python arguments
+            return _run_finetune_command(args)
     return 2  # pragma: no cover - argparse enforces a command
 
 
@@ -117,27 +120,30 @@ def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
     p_ft.add_argument("--text-column")
     p_ft.add_argument("--label-column")
     p_ft.add_argument("--encoding", default="utf-8", help="of a text file (default utf-8)")
-    p_ft.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
+    p_ft.add_argument(
+        "--skip-bad", action="store_true", help="leave out the unreadable images (all listed)"
+    )
     p_ft.add_argument("--seed", type=int, default=0)
     p_pr = sub.add_parser("predict", help="labels and probabilities from a finetune folder")
     p_pr.add_argument("model_dir", type=Path, help="the --out folder of `coursekit finetune`")
     p_pr.add_argument("inputs", nargs="+", help="image or text files, folders of them")
     p_pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_pr.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="list unreadable inputs on stderr instead of as error lines in the output (exit "
+        "status: 0 if every input was predicted, 1 if any could not be read)",
+    )
 
 
 def _run_finetune_command(args: argparse.Namespace) -> int:
-    import json
-
     from .finetune import DataError, Predictor, finetune
+    from .finetune.predict import print_predictions
 
     try:
         if args.command == "predict":
-            for row in Predictor(args.model_dir).predict(args.inputs):
-                if args.json:
-                    print(json.dumps(row))
-                else:
-                    print(f"{row['label']}\t{row['probability']:.3f}\t{row['input']}")
-            return 0
+            out = Predictor(args.model_dir).predict(args.inputs, skip_bad=True)
+            return print_predictions(out, args.json, args.skip_bad)
         result = finetune(
             args.data, args.out, model=args.model, strategy=args.strategy, epochs=args.epochs,
             lr=args.lr, batch_size=args.batch_size, augment=args.augment,

@@ -162,3 +162,19 @@ def test_readme_quotes_the_measured_text_results():
     lesson = " ".join((root / "notebooks/05_lora.ipynb").read_text().split())
     assert (verdict.winner is None) == ("fine-tuning tied within noise" in lesson)
     assert f"{text['recipe']['articles']['test']} articles" in readme
+
+
+def test_photos_section_times_finetune_against_imagefolder(tmp_path):
+    """Section 8 at smoke sizes: both pipelines train on the same generated photo folder, the
+    figures are per 1,000 photos and the ratio is theirs."""
+    for asset in ("photos", "efficientnet_lite0"):
+        require_asset(asset)
+    main(["--smoke", "--device", "cpu", "--out", str(tmp_path), "--only", "photos"])
+    res = json.loads((tmp_path / "cpu-smoke.json").read_text())["sections"]["photos"]
+    assert "error" not in res, res.get("error")
+    ours, theirs = res["rows"]
+    assert ours["pipeline"] == "coursekit finetune" and theirs["pipeline"].startswith("ImageFolder")
+    assert all(r["run_s_per_1000"] > 0 and r["data_s_per_1000"] > 0 for r in res["rows"])
+    assert res["ratio"] == pytest.approx(ours["run_s_per_1000"] / theirs["run_s_per_1000"], 0.01)
+    md = (tmp_path / "cpu-smoke.md").read_text()
+    assert "8. Your own photos" in md and "decodes per photo per epoch" in md

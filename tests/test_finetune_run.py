@@ -7,13 +7,15 @@ MiniLM + LoRA, through the `coursekit finetune` command), shared by the tests of
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import ImageFile
 
 from coursekit.cli import main
-from coursekit.finetune import ONNX_TOLERANCE, Predictor, finetune, load_data
+from coursekit.finetune import ONNX_TOLERANCE, Predictor, finetune, load_data, pixels
 from coursekit.finetune.examples import fashion_mnist_folder, tweets_csv
 
 from conftest import require_asset
@@ -29,8 +31,20 @@ def image_run(tmp_path_factory):
     root = fashion_mnist_folder(
         tmp / "clothes", per_class=20, classes=["Trouser", "Bag", "Sneaker"]
     )
-    result = finetune(root, tmp / "out", epochs=2, image_size=32, batch_size=16)
+    with pytest.MonkeyPatch.context() as patch:  # count the image decodes of the whole run
+        original = ImageFile.ImageFile.load
+
+        def counting_load(self):
+            if self.tile:  # not decoded yet: this call decodes
+                DECODES.append(getattr(self, "filename", "") or "a file")
+            return original(self)
+
+        patch.setattr(ImageFile.ImageFile, "load", counting_load)
+        result = finetune(root, tmp / "out", epochs=2, image_size=32, batch_size=16)
     return root, result
+
+
+DECODES: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +72,19 @@ def test_image_run_trains_tests_and_writes_its_report(image_run):
     assert (result.out_dir / "wrong.png").exists()
 
 
+def test_two_epochs_decode_each_image_once_plus_the_shown_mistakes(image_run):
+    """60 images, 2 epochs: one decode per image (the check, which keeps the training copy),
+    plus at most 8 for the figure of the most confidently wrong test images."""
+    _, result = image_run
+    assert 60 <= len(DECODES) <= 60 + 8, len(DECODES)
+
+
 def test_onnx_export_matches_pytorch_within_tolerance(image_run):
     root, result = image_run
     run = json.loads((result.out_dir / "run.json").read_text(encoding="utf-8"))
     assert run["onnx_max_abs_diff"] <= ONNX_TOLERANCE
+    assert "EXIF orientation" in run["input"] and "preprocess.py" in run["input"]
+    assert (result.out_dir / "preprocess.py").read_bytes() == Path(pixels.__file__).read_bytes()
     files = [result.data.items[i] for i in result.data.splits["test"]]
     onnx_probs = Predictor(result.out_dir).probabilities(files)
     from coursekit.finetune.build import ImageTensorDataset, image_tensors

@@ -29,12 +29,13 @@ from coursekit.freezing import freeze_all_but_head, unfreeze_last
 from coursekit.lora import add_lora
 from coursekit.models import normalization_for
 
-from .data import read_image
+from .images import image_pixels
 
 __all__ = [
     "STRATEGIES",
     "ImageTensorDataset",
     "apply_strategy",
+    "channels_first",
     "choose_strategy",
     "class_weights",
     "default_augmentation",
@@ -106,10 +107,14 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
 
 
 def image_tensors(paths: Sequence[str], size: int) -> torch.Tensor:
-    """uint8 [N, 3, size, size]: each file's centre square, resized (see `read_image`)."""
-    return torch.stack(
-        [torch.from_numpy(read_image(p, size).copy()).permute(2, 0, 1) for p in paths]
-    )
+    """uint8 [N, 3, size, size]: each file's centre square, resized (see `read_image`),
+    decoded in parallel."""
+    return channels_first(image_pixels(paths, size))
+
+
+def channels_first(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, 3] (how images are read) -> [N, 3, H, W] (how torchvision takes them)."""
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
 
 
 def default_augmentation(size: int) -> Any:

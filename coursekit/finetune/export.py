@@ -7,13 +7,18 @@
   is a few hundred KB instead of the whole model.
 - Image models are exported to ONNX, a file format that onnxruntime runs on any platform without
   PyTorch. The exported graph takes float pixels in [0, 1] (N x 3 x size x size, RGB) and does
-  the model's normalisation itself, so users only resize; it returns logits and probabilities.
-  The export is checked: onnxruntime's outputs on real test images must match PyTorch's.
+  the model's normalisation itself; it returns logits and probabilities. The export is checked:
+  onnxruntime's outputs on real test images must match PyTorch's. The pixels must be read as
+  training read them (`PREPROCESSING`, written into run.json): EXIF orientation applied,
+  16-bit images scaled by their range, transparency onto white, the centre square resized.
+  `pixels.py`, which does exactly that with Pillow and numpy alone, is copied next to the model
+  as `preprocess.py`.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +32,8 @@ from torch import nn
 from coursekit.lora import lora_layers, merge_lora, save_peft_adapter
 from coursekit.models import normalization_for
 
+from . import pixels
+
 __all__ = [
     "ONNX_TOLERANCE",
     "export_onnx",
@@ -35,9 +42,24 @@ __all__ = [
     "quiet_transformers",
     "save_lora_adapter",
     "write_json",
+    "write_preprocessing",
 ]
 
 ONNX_TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| allowed on probabilities
+PREPROCESSING = (
+    "float32 RGB pixels / 255, N x 3 x image_size x image_size, each image read as "
+    "preprocess.py's read_pixels(file, image_size) reads it: EXIF orientation applied; colour "
+    "mode to 8-bit RGB (16-bit and float images scaled linearly from their own lowest to "
+    "highest value, transparent parts onto white); the centre square resized to image_size "
+    "(bilinear, PIL.ImageOps.fit; a large JPEG decoded at 1/2, 1/4 or 1/8 scale first, "
+    "Pillow's draft). The graph normalises for the model itself."
+)
+
+
+def write_preprocessing(folder: Path) -> Path:
+    """`folder/preprocess.py`: how images become the model's pixels, needing only Pillow and
+    numpy (a copy of `coursekit/finetune/pixels.py`)."""
+    return Path(shutil.copyfile(pixels.__file__, folder / "preprocess.py"))
 
 
 def merged_copy(model: nn.Module) -> nn.Module:
