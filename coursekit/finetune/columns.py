@@ -133,10 +133,10 @@ def _label_by_content(profile: list[_Column], text: str, where: str) -> tuple[st
     ]
     strings = [c for c in fits if c.kind == "text"]
     chosen = strings or fits
-    if len(chosen) != 1:
-        why = "no column has few distinct values for its rows" if not chosen else (
-            "several columns could be it")  # fmt: skip
-        raise _refuse(where, "label", why, chosen)
+    if not chosen:
+        raise _refuse(where, "label", "no column has few distinct values for its rows", [])
+    if len(chosen) > 1:
+        raise _refuse(where, "label", "several columns could be it", chosen)
     others = [c for c in fits if c is not chosen[0]]
     also = (
         f" (names preferred to numbers: {', '.join(c.describe() for c in others)})"

@@ -45,6 +45,7 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SYSTEM_FILES = {"thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r"}
+CHECK_SIZE = 8  # pixels per side of a check that keeps no copy: JPEGs decode at 1/8 scale
 NEEDS_A_PLUGIN = {".heic": "pillow-heif", ".heif": "pillow-heif", ".avif": "pillow-avif-plugin"}
 
 
@@ -113,13 +114,15 @@ def check_images(
     paths: Sequence[str | Path], size: int | None = None, desc: str = "reading images"
 ) -> tuple[list[dict | None], list[str], np.ndarray | None]:
     """Decode every file once, in parallel: (facts or None, problem or '') per file, and with
-    `size` the uint8 [N, size, size, 3] model inputs (zeros where a file failed)."""
+    `size` the uint8 [N, size, size, 3] model inputs (zeros where a file failed). Without
+    `size`, JPEGs are checked at their smallest decoding scale (the whole file is still read
+    and decoded, so a damaged one fails just the same)."""
     out = np.zeros((len(paths), size, size, 3), np.uint8) if size is not None else None
     facts: list[dict | None] = [None] * len(paths)
     problems = [""] * len(paths)
 
     def one(i: int) -> None:
-        pixels, facts[i], problems[i] = _check_one(paths[i], size)
+        pixels, facts[i], problems[i] = _check_one(paths[i], size or CHECK_SIZE)
         if out is not None and pixels is not None:
             out[i] = pixels
 
