@@ -416,3 +416,18 @@ def test_a_csv_without_a_header_row_is_read_as_data(tweets, tmp_path, capsys):
     assert len(data.items) == 80 and data.classes == ["negative", "positive"]  # no row lost
     printed = capsys.readouterr().out
     assert "the first line looks like data" in printed and "column_1" in printed
+
+
+def test_folders_for_a_text_model_skip_only_hidden_and_system_files(tmp_path):
+    from coursekit.finetune.predict import expand_inputs
+
+    (tmp_path / "mail" / ".git").mkdir(parents=True)
+    for name in ("a.txt", "b.md", "Thumbs.db", ".DS_Store", ".git/config"):
+        (tmp_path / "mail" / name).write_text("hello", encoding="utf-8")
+    files, skipped = expand_inputs([tmp_path / "mail", "just a sentence"], images=False)
+    assert [Path(f).name for f in files[:2]] == ["a.txt", "b.md"] and files[2] == "just a sentence"
+    assert {Path(p).name: why for p, why in skipped} == {
+        ".DS_Store": "a hidden file",
+        "config": "inside a hidden folder",
+        "Thumbs.db": "a system file",
+    }
