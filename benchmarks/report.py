@@ -244,17 +244,19 @@ def _photos(sec: dict) -> str:
     cols = [
         ("pipeline", "pipeline"),
         ("run_s_per_1000", "whole run, s per 1,000 photos"),
+        ("run_cpu_s_per_1000", "whole run, CPU s per 1,000 photos"),
         ("data_s_per_1000", "decoding, s per 1,000 photos"),
         ("decodes_per_epoch", "decodes per photo per epoch"),
     ]
     return (
         f"{sec['photos']:,} JPEG photos of {sec['photo_pixels']} pixels, {sec['epochs']} epochs "
         f"at {sec['image_size']} px, batch {sec['batch_size']}, head only, {sec['cores']} cores, "
-        f"median of {sec['repeats']}. Decoding: coursekit's one data check (which keeps the "
-        "training copy); the baseline's one epoch of decoding and resizing, which it repeats "
-        "every epoch.\n\n"
+        f"median of {sec['repeats']} interleaved repeats. Decoding: coursekit's one data check "
+        "(which keeps the training copy); the baseline's one epoch of decoding and resizing, "
+        "which it repeats every epoch.\n\n"
         + table(sec["rows"], cols)
-        + f"\n\nfinetune / baseline, whole run: **{sec['ratio']}**."
+        + f"\n\nfinetune / baseline, whole run: **{sec['ratio']}** in wall time, "
+        f"**{sec['cpu_ratio']}** in CPU time (this process and its workers)."
     )
 
 

@@ -164,6 +164,7 @@ def test_readme_quotes_the_measured_text_results():
     assert f"{text['recipe']['articles']['test']} articles" in readme
 
 
+@pytest.mark.slow
 def test_photos_section_times_finetune_against_imagefolder(tmp_path):
     """Section 8 at smoke sizes: both pipelines train on the same generated photo folder, the
     figures are per 1,000 photos and the ratio is theirs."""
@@ -176,5 +177,6 @@ def test_photos_section_times_finetune_against_imagefolder(tmp_path):
     assert ours["pipeline"] == "coursekit finetune" and theirs["pipeline"].startswith("ImageFolder")
     assert all(r["run_s_per_1000"] > 0 and r["data_s_per_1000"] > 0 for r in res["rows"])
     assert res["ratio"] == pytest.approx(ours["run_s_per_1000"] / theirs["run_s_per_1000"], 0.01)
+    assert all(r["run_cpu_s_per_1000"] > 0 for r in res["rows"])  # workers' CPU time counted
     md = (tmp_path / "cpu-smoke.md").read_text()
     assert "8. Your own photos" in md and "decodes per photo per epoch" in md

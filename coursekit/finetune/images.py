@@ -102,7 +102,7 @@ def _check_one(path: str | Path, size: int | None) -> tuple[np.ndarray | None, d
         raw = Path(path).read_bytes()
         pixels, facts = read_pixels(io.BytesIO(raw), size)
     except UnidentifiedImageError:
-        what = "an empty file" if not raw else "no image format Pillow knows, despite its name"
+        what = "an empty file" if not raw else "not an image Pillow can identify"
         return None, None, f"cannot read this image ({what})"
     except Exception as err:  # noqa: BLE001 - Pillow's plugins raise many kinds
         return None, None, f"cannot read this image ({str(err) or type(err).__name__})"
