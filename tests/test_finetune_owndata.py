@@ -247,6 +247,9 @@ def test_many_broken_files_show_20_and_list_all_in_the_run_folder(tmp_path, caps
     listed = tmp_path / "run" / "data_problems.txt"
     assert f"All 25 are listed in {listed}" in message
     assert [line.split("\t")[0] for line in listed.read_text().splitlines()] == broken
+    with pytest.raises(ValueError, match="unknown strategy"):  # stops right after the data check
+        finetune(root, tmp_path / "run", skip_bad=True, strategy="none")
+    assert not listed.exists()  # the list of a run whose files are now skipped is gone
     # the command line names its flag, not the Python argument
     assert main(["finetune", str(root), "--out", str(tmp_path / "run2")]) == 2
     err = capsys.readouterr().err

@@ -199,12 +199,14 @@ def finetune(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = image_size if image_size is not None else settings().image_size
+    problems = out_dir / "data_problems.txt"
     try:  # images: the check keeps the copies training reads (each file decoded once)
         data = load_data(data, seed=seed, image_size=size, **load_kwargs)
     except DataError as err:
         if not err.problems:
             raise
-        raise err.listed_in(out_dir / "data_problems.txt") from None
+        raise err.listed_in(problems) from None
+    problems.unlink(missing_ok=True)  # from an earlier run: fixed or skipped now
     print(f"Fine-tuning on {data.source} ({data.kind}, {data.num_classes} classes); choices:")
     plan = _plan(
         data,
