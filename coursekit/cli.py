@@ -129,8 +129,11 @@ def _run_finetune_command(args: argparse.Namespace) -> int:
     import json
 
     from .finetune import DataError, Predictor, finetune
+    from .generative import command as llm
 
     try:
+        if llm.is_instruction_command(args):  # instruction data (lesson 08)
+            return llm.run(args)
         if args.command == "predict":
             for row in Predictor(args.model_dir).predict(args.inputs):
                 if args.json:
