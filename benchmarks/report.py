@@ -240,6 +240,30 @@ def _text(sec: dict) -> str:
     return "\n".join(out)
 
 
+def _sft(sec: dict) -> str:
+    if "rows" not in sec:
+        return sec.get("status", "not measured")
+    cols = [
+        ("tool", "tool"),
+        ("seconds_per_step", "s / step (median)"),
+        ("tokens_per_s", "tokens / s"),
+        ("peak_increase_mb", "peak memory added (MB)"),
+        ("steps_timed", "timed steps"),
+    ]
+    return "\n".join([
+        f"Lesson 08's SFT step on {sec['device']} ({sec['threads']} threads): {sec['model']} "
+        f"(float32), LoRA r=8 on q_proj/v_proj, batch {sec['batch']} x "
+        f"{sec['tokens_per_example']} tokens, loss on the answers only, {sec['steps']} steps per "
+        f"run ({sec['warmup_steps']} untimed), {sec['repeats']} alternating runs each; "
+        f"TRL {sec['trl']}.",
+        "",
+        table(sec["rows"], cols),
+        "",
+        f"- fit / TRL: time per step {sec['time_ratio']:.3f}, peak memory added "
+        f"{sec['memory_ratio']:.3f} (below 1: fit is faster / leaner).",
+    ])  # fmt: skip
+
+
 TITLES = {
     "loops": ("1. Loop overhead", _loops),
     "caching": ("2. Frozen-feature caching", _caching),
@@ -248,6 +272,7 @@ TITLES = {
     "course": ("5. The whole course", _course),
     "gpu": ("6. GPU", _gpu),
     "text": ("7. The text track at full length (lesson 05's recipe)", _text),
+    "sft": ("8. Instruction tuning: fit against TRL's SFTTrainer (lesson 08)", _sft),
 }
 
 

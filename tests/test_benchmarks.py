@@ -162,3 +162,50 @@ def test_readme_quotes_the_measured_text_results():
     lesson = " ".join((root / "notebooks/source/05_lora.ipynb").read_text().split())
     assert (verdict.winner is None) == ("fine-tuning tied within noise" in lesson)
     assert f"{text['recipe']['articles']['test']} articles" in readme
+
+
+@pytest.mark.slow
+def test_sft_section_times_fit_and_trl_on_the_same_batches():
+    """Lesson 08's SFT step, fit vs TRL's SFTTrainer + peft at smoke sizes: both tools train the
+    same number of steps on batches of one size, and the ratios are computed from the rows."""
+    import torch
+
+    from benchmarks import sft
+
+    require_asset("smollm2")
+    pytest.importorskip("trl")
+    res = sft.run(torch.device("cpu"), smoke=True)
+    rows = {r["tool"]: r for r in res["rows"]}
+    assert set(rows) == {"coursekit fit", "TRL SFTTrainer"}
+    for r in rows.values():
+        assert r["steps_timed"] == res["repeats"] * (res["steps"] - res["warmup_steps"])
+        assert r["tokens_per_s"] == pytest.approx(
+            res["batch"] * res["tokens_per_example"] / r["seconds_per_step"]
+        )
+        assert r["peak_increase_mb"] >= 0
+    fit_row, trl_row = rows["coursekit fit"], rows["TRL SFTTrainer"]
+    assert res["time_ratio"] == pytest.approx(
+        fit_row["seconds_per_step"] / trl_row["seconds_per_step"]
+    )
+    text = report._sft(res)
+    assert "fit / TRL: time per step" in text and "TRL SFTTrainer" in text
+
+
+def test_sft_section_without_trl_says_not_measured(monkeypatch):
+    import builtins
+
+    import torch
+
+    from benchmarks import sft
+
+    real_import = builtins.__import__
+
+    def no_trl(name, *args, **kwargs):
+        if name == "trl":
+            raise ImportError("no trl here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_trl)
+    res = sft.run(torch.device("cpu"), smoke=True)
+    assert res["status"].startswith("not measured: trl is not installed")
+    assert report._sft(res) == res["status"]

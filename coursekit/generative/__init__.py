@@ -11,19 +11,30 @@
     quantization  what 4-bit storage keeps and saves; bitsandbytes' QLoRA settings
     experiment    one run: `tune` (LoRA or full, through `fit`) and `grade` (answers, scores)
     plan          which model, precision and sizes a run uses (mode, GPU, network)
+    parity        the course's LoRA against peft's on the decoder: logits and gradients
     export        merge LoRA, save a Hugging Face model + a peft adapter, check they reload
     instructions  your own instruction data (JSONL) for `coursekit finetune`, checked line by line
     command       `coursekit finetune | predict` on instruction data
+    show          the lesson's tables and plots
 
 Training goes through `coursekit.fit` with `loss_fn=causal_lm_loss`; LoRA is `coursekit.lora`.
 """
 
-from .experiment import Graded, encode_pairs, grade, tune
-from .export import export_merged, export_peft_adapter, reload_and_generate
+from .experiment import (
+    Graded,
+    adapter_off,
+    answer_losses,
+    encode_pairs,
+    grade,
+    lora_vs_full,
+    tune,
+)
+from .export import export_merged, export_peft_adapter, folder_mb, reload_and_generate
 from .generate import GenerationSettings, generate, generate_batch
 from .loader import PACKAGED, Decoder, cache_dir, load_decoder
 from .metrics import Score, exact_match, format_rate, lenient_accuracy, parse_label, perplexity
-from .plan import SFTPlan, sft_plan
+from .parity import lora_peft_gap
+from .plan import HUB_IDS, SFTPlan, parameter_count, sft_plan
 from .quantization import (
     BITS_PER_WEIGHT,
     block_levels,
@@ -48,6 +59,7 @@ from .tasks import SYSTEM, TopicTask, headline, headline_topics
 
 __all__ = [
     "BITS_PER_WEIGHT",
+    "HUB_IDS",
     "IGNORE_INDEX",
     "PACKAGED",
     "SYSTEM",
@@ -59,6 +71,8 @@ __all__ = [
     "SFTPlan",
     "Score",
     "TopicTask",
+    "adapter_off",
+    "answer_losses",
     "block_levels",
     "bnb_4bit_config",
     "cache_dir",
@@ -71,6 +85,7 @@ __all__ = [
     "exact_match",
     "export_merged",
     "export_peft_adapter",
+    "folder_mb",
     "format_rate",
     "generate",
     "generate_batch",
@@ -78,8 +93,11 @@ __all__ = [
     "headline",
     "headline_topics",
     "lenient_accuracy",
+    "lora_peft_gap",
+    "lora_vs_full",
     "load_decoder",
     "parse_label",
+    "parameter_count",
     "perplexity",
     "reload_and_generate",
     "requantize_roundtrip",

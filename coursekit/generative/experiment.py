@@ -11,21 +11,31 @@ Lesson 08.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
+from ..cost import measure_step
 from ..device import seed_everything
 from ..history import Callback, History
-from ..lora import add_lora
+from ..lora import add_lora, lora_layers
 from ..train import fit
 from .generate import generate
 from .metrics import Score, exact_match, format_rate, lenient_accuracy
-from .sft import ResponseLoss, causal_lm_loss, encode_example, sft_loader
+from .sft import ResponseLoss, causal_lm_loss, encode_example, example_losses, sft_loader
 
-__all__ = ["Graded", "encode_pairs", "grade", "tune"]
+__all__ = [
+    "Graded",
+    "adapter_off",
+    "answer_losses",
+    "encode_pairs",
+    "grade",
+    "lora_vs_full",
+    "tune",
+]
 
 Pairs = Sequence[tuple[Sequence[dict[str, str]], str]]
 
@@ -39,7 +49,7 @@ def encode_pairs(tokenizer: Any, pairs: Pairs, mask_prompt: bool = True) -> list
 
 
 def tune(
-    base: nn.Module,
+    base: nn.Module | Callable[[], nn.Module],
     tokenizer: Any,
     train: Pairs,
     val: Pairs | None = None,
@@ -53,10 +63,11 @@ def tune(
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
 ) -> tuple[nn.Module, History]:
-    """A tuned copy of `base` and its history. `lora`: `add_lora`'s arguments (e.g.
-    `{"target_modules": ["q_proj", "v_proj"], "r": 8}`), or None to train every weight."""
+    """A tuned copy of `base` (or a fresh model from `base()`, e.g. `Decoder.fresh`) and its
+    history. `lora`: `add_lora`'s arguments (e.g. `{"target_modules": ["q_proj", "v_proj"],
+    "r": 8}`), or None to train every weight."""
     seed_everything(seed)
-    model = copy.deepcopy(base)
+    model = copy.deepcopy(base) if isinstance(base, nn.Module) else base()
     if lora is not None:
         add_lora(model, **lora)
     loader = sft_loader(encode_pairs(tokenizer, train, mask_prompt), tokenizer, batch_size)
@@ -76,7 +87,14 @@ class Graded:
     exact: Score
     format: Score
     lenient: Score
+    references: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def correct(self) -> list[float]:
+        """1.0 for every exact match, 0.0 otherwise (per test prompt, for `claims.over_seeds`)."""
+        return [float(a.strip() == r.strip()) for a, r in zip(self.answers, self.references,
+                                                               strict=True)]  # fmt: skip
 
     def row(self, name: str) -> dict[str, Any]:
         """One row of a results table."""
@@ -93,4 +111,55 @@ def grade(
     answers = generate(model, tokenizer, [m for m, _ in test], max_new_tokens=max_new_tokens)
     refs = [a for _, a in test]
     return Graded(answers, exact_match(answers, refs), format_rate(answers, labels),
-                  lenient_accuracy(answers, refs, labels))  # fmt: skip
+                  lenient_accuracy(answers, refs, labels), refs)  # fmt: skip
+
+
+def lora_vs_full(
+    base: nn.Module,
+    batch: dict[str, Any],
+    lora: dict[str, Any],
+    lrs: tuple[float, float] = (2e-3, 1e-4),
+    steps: int = 2,
+    full: bool = True,
+) -> list[dict[str, Any]]:
+    """What one training step costs with LoRA and (if `full`) with every weight training, on
+    copies of `base`: trainable parameters, AdamW's state, seconds per step (median of `steps`
+    after one warm-up step), the memory the steps added, and what a checkpoint must store."""
+    rows = []
+    for name, lr in (("LoRA", lrs[0]), ("full fine-tuning", lrs[1]))[: 2 if full else 1]:
+        model = base
+        if name == "LoRA":
+            model = copy.deepcopy(base)
+            add_lora(model, **lora)
+        cost = measure_step(model, batch, lr=lr, steps=steps, warmup=1, loss_fn=causal_lm_loss)
+        del model
+        rows.append({"strategy": name, "trainable": cost.trainable,
+                     "optimizer state (MB)": cost.optimizer_state_bytes / 1e6,
+                     "s / step": cost.seconds_per_step,
+                     "memory added (MB)": cost.peak_increase_mb,
+                     "checkpoint (MB, fp32)": 4 * cost.trainable / 1e6})  # fmt: skip
+    return rows
+
+
+def answer_losses(model: nn.Module, tokenizer: Any, pairs: Pairs) -> list[float]:
+    """Each example's mean loss on its own answer tokens (one number per example, so two
+    models can be compared example by example with `claims`)."""
+    return example_losses(model, sft_loader(encode_pairs(tokenizer, pairs), tokenizer, 16, False))
+
+
+@contextmanager
+def adapter_off(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block, every (unmerged) LoRA layer adds exactly nothing: the model computes
+    what its frozen base computes, bit for bit (lesson 06's `forgetting.without_lora` does the
+    same on a copy; this works in place, also on a 4-bit base that cannot be copied)."""
+    layers = list(lora_layers(model).values())
+    if any(layer.merged for layer in layers):
+        raise ValueError("the adapter is merged into the weights: unmerge_lora(model) first")
+    scalings = [layer.scaling for layer in layers]
+    try:
+        for layer in layers:
+            layer.scaling = 0.0
+        yield model
+    finally:
+        for layer, scaling in zip(layers, scalings, strict=True):
+            layer.scaling = scaling

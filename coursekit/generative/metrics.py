@@ -23,11 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..claims import interval
-from .sft import IGNORE_INDEX, causal_lm_loss
+from .sft import IGNORE_INDEX, response_loss
 
 __all__ = [
     "Score",
@@ -104,7 +103,6 @@ def lenient_accuracy(
     return Score("lenient accuracy", hits, len(references))
 
 
-@torch.no_grad()
 def perplexity(
     model: nn.Module,
     tokenizer: Any,
@@ -116,22 +114,10 @@ def perplexity(
     no chat template; every token counts, padding excluded)."""
     if not texts:
         raise ValueError("no texts to measure")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "right"
-    try:
-        for start in range(0, len(texts), batch_size):
-            enc = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt",
-                            padding=True, truncation=True, max_length=max_length)  # fmt: skip
-            labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, IGNORE_INDEX)
-            enc = {k: v.to(device) for k, v in enc.items()}
-            n = int((labels[:, 1:] != IGNORE_INDEX).sum())
-            loss = causal_lm_loss(model(**enc).logits, labels.to(device))
-            total, count = total + loss.item() * n, count + n
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return math.exp(total / count)
+    batches = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt",
+                        padding="longest", truncation=True, max_length=max_length)  # fmt: skip
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, IGNORE_INDEX)
+        batches.append({**enc, "labels": labels})
+    return math.exp(response_loss(model, batches))

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import get_mode
 
-__all__ = ["ARCHITECTURES", "HUB_IDS", "SFTPlan", "sft_plan"]
+__all__ = ["ARCHITECTURES", "HUB_IDS", "SFTPlan", "decoder", "parameter_count", "sft_plan"]
 
 HUB_IDS = {
     "135M": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -33,6 +34,29 @@ ARCHITECTURES = {
     "1.7B": (2048, 24, 32, 32, 8192),
 }
 FULL_MODEL = "1.7B"  # full mode's model on a GPU with network access
+VOCAB = 49_152
+
+
+def decoder(size: str) -> Any:
+    """An untrained `LlamaForCausalLM` of a SmolLM2 size (build it on the meta device for shapes
+    and FLOPs without memory: `with torch.device("meta"): decoder("1.7B")`)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    h, layers, heads, kv_heads, mlp = ARCHITECTURES[size]
+    config = LlamaConfig(
+        vocab_size=VOCAB, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+        num_key_value_heads=kv_heads, intermediate_size=mlp, tie_word_embeddings=True,
+    )  # fmt: skip
+    return LlamaForCausalLM(config).eval()
+
+
+def parameter_count(size: str) -> int:
+    """Parameters of a SmolLM2 size from its architecture (tied input/output embeddings):
+    embeddings + per layer (q, k, v, o projections, the 3 MLP matrices, 2 norms) + final norm."""
+    h, layers, heads, kv_heads, mlp = ARCHITECTURES[size]
+    kv = h // heads * kv_heads  # grouped-query attention: narrower keys and values
+    per_layer = 2 * h * h + 2 * h * kv + 3 * h * mlp + 2 * h
+    return VOCAB * h + layers * per_layer + h
 
 
 @dataclass(frozen=True)
@@ -43,7 +67,8 @@ class SFTPlan:
     size: str  # a key of ARCHITECTURES
     hub_id: str | None
     four_bit: bool
-    train_per_class: int
+    pool_per_class: int  # training headlines to draw each run's sample from
+    train_examples: int  # examples one run trains on
     test_per_class: int
     val_per_class: int
     epochs: int
@@ -53,16 +78,26 @@ class SFTPlan:
     why: str
 
     @property
+    def full_ft_fits(self) -> bool:
+        """Whether full fine-tuning's 16 bytes a parameter (fp32 weights, gradients, AdamW's two
+        moments) fit next to the model: yes for 135M (2.2 GB); 1.7B would need 27 GB."""
+        return self.size == "135M" and not self.four_bit
+
+    @property
     def model_name(self) -> str:
         return f"SmolLM2-{self.size}-Instruct"
 
     def describe(self) -> str:
         bits = "4-bit NF4 base (QLoRA)" if self.four_bit else "float32 base"
-        steps = self.epochs * -(-5 * self.train_per_class // self.batch_size)
-        return (f"{self.mode} mode: {self.model_name}, {bits}; {5 * self.train_per_class} "
-                f"training examples x {self.epochs} epochs (batch {self.batch_size}: {steps} "
-                f"steps a run), {len(self.seeds)} seeds, {5 * self.test_per_class} test "
-                f"headlines.\n  why: {self.why}")  # fmt: skip
+        return (f"{self.mode} mode: {self.model_name}, {bits}; {self.train_examples} training "
+                f"examples x {self.epochs} epochs (batch {self.batch_size}: {self.steps} steps a "
+                f"run), {len(self.seeds)} seeds, {5 * self.test_per_class} test headlines.\n"
+                f"  why: {self.why}")  # fmt: skip
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps of one run."""
+        return self.epochs * -(-self.train_examples // self.batch_size)
 
 
 def _bitsandbytes() -> bool:
@@ -83,8 +118,9 @@ def sft_plan(
         cuda = torch.cuda.is_available()
     if mode == "quick":
         why = "quick mode: the packaged model, short runs that fit a laptop CPU"
-        return SFTPlan(mode, "135M", None, False, 24, 12, 4, 2, 8, 2e-3, (0, 1, 2), why)
-    sizes = dict(train_per_class=200, test_per_class=50, val_per_class=10, epochs=2)
+        return SFTPlan(mode, "135M", None, False, 40, 48, 12, 4, 2, 8, 2e-3, (0, 1, 2), why)
+    sizes = dict(pool_per_class=240, train_examples=1000, test_per_class=50, val_per_class=10,
+                 epochs=2)  # fmt: skip
     if not cuda:
         why = "full mode without a CUDA GPU: the packaged model at full sizes (slow on a CPU)"
         return SFTPlan(mode, "135M", None, False, **sizes, batch_size=16, lr=1e-3,

@@ -22,7 +22,8 @@ attention mask hides it. Generation pads on the left instead (`generate.py`). Le
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -41,6 +42,8 @@ __all__ = [
     "chat_prompt",
     "collate",
     "encode_example",
+    "evaluating",
+    "example_losses",
     "response_loss",
     "sft_loader",
 ]
@@ -163,24 +166,54 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[torch.device]:
+    """Eval mode (no dropout) inside the block, the previous mode after; yields the device."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
+def _graded_losses(
+    model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per example of the batch: the summed next-token loss over its graded tokens, and their
+    number."""
+    labels = batch["labels"][:, 1:].to(device)
+    inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs).logits[:, :-1].float()
+    per_token = nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    return per_token.sum(1).cpu(), (labels != IGNORE_INDEX).sum(1).cpu()
+
+
 @torch.no_grad()
 def response_loss(model: nn.Module, loader: Any) -> float:
     """Mean next-token loss over the graded (response) tokens of every batch, weighted by
     tokens: how well the model predicts the answers it is meant to give."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     total, count = 0.0, 0
-    for batch in loader:
-        labels = batch["labels"].to(device)
-        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-        n = int((labels[:, 1:] != IGNORE_INDEX).sum())
-        total += causal_lm_loss(model(**inputs).logits, labels).item() * n
-        count += n
-    model.train(was_training)
+    with evaluating(model) as device:
+        for batch in loader:
+            sums, counts = _graded_losses(model, batch, device)
+            total, count = total + float(sums.sum()), count + int(counts.sum())
     if count == 0:
         raise ValueError("no graded tokens: every label is -100")
     return total / count
+
+
+@torch.no_grad()
+def example_losses(model: nn.Module, loader: Any) -> list[float]:
+    """Every example's mean next-token loss over its own graded tokens, in loader order."""
+    out: list[float] = []
+    with evaluating(model) as device:
+        for batch in loader:
+            sums, counts = _graded_losses(model, batch, device)
+            out += (sums / counts.clamp(min=1)).tolist()
+    return out
 
 
 class ResponseLoss(Callback):
