@@ -245,6 +245,7 @@ def _sft(sec: dict) -> str:
         return sec.get("status", "not measured")
     cols = [
         ("tool", "tool"),
+        ("tokens_per_example", "tokens / example"),
         ("seconds_per_step", "s / step (median)"),
         ("tokens_per_s", "tokens / s"),
         ("peak_increase_mb", "peak memory added (MB)"),
@@ -252,14 +253,14 @@ def _sft(sec: dict) -> str:
     ]
     return "\n".join([
         f"Lesson 08's SFT step on {sec['device']} ({sec['threads']} threads): {sec['model']} "
-        f"(float32), LoRA r=8 on q_proj/v_proj, batch {sec['batch']} x "
-        f"{sec['tokens_per_example']} tokens, loss on the answers only, {sec['steps']} steps per "
+        f"(float32), LoRA r=8 on q_proj/v_proj, batch {sec['batch']} headline prompts of one "
+        f"length, loss on the answers only, the same learning rate, {sec['steps']} steps per "
         f"run ({sec['warmup_steps']} untimed), {sec['repeats']} alternating runs each; "
         f"TRL {sec['trl']}.",
         "",
         table(sec["rows"], cols),
         "",
-        f"- fit / TRL: time per step {sec['time_ratio']:.3f}, peak memory added "
+        f"- fit / TRL: time per token {sec['time_ratio']:.3f}, peak memory added "
         f"{sec['memory_ratio']:.3f} (below 1: fit is faster / leaner).",
     ])  # fmt: skip
 

@@ -14,9 +14,11 @@ token length (so no batch holds padding, whatever order each tool draws them in)
   (completion-only loss), fp32, no gradient checkpointing, its default optimizer.
 
 Each contender trains a fresh copy of the model; contenders alternate (A B A B ...) and each
-reports the median seconds per optimizer step after warm-up steps, tokens per second, and the
-peak memory its training added (CUDA: max allocated; CPU: peak resident set size). TRL is a
-benchmark-only dependency: without it the section says "not measured".
+reports the median seconds per optimizer step after warm-up steps, tokens per second (TRL's
+examples are one token longer: its chat-template rendering keeps the newline after the end-of-turn
+token, so the ratio compares seconds per token), and the peak memory its training added (CUDA:
+max allocated; CPU: peak resident set size). TRL is a benchmark-only dependency: without it the
+section says "not measured".
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class _StepClock:
 
 
 def _run_fit(base: torch.nn.Module, tokenizer: Any, encoded: list, batch: int,
-             device: torch.device) -> tuple[list[float], float]:  # fmt: skip
+             device: torch.device) -> tuple[list[float], float, int]:  # fmt: skip
     from coursekit import fit, generative, lora
     from coursekit.device import peak_memory
     from coursekit.history import Callback
@@ -83,11 +85,13 @@ def _run_fit(base: torch.nn.Module, tokenizer: Any, encoded: list, batch: int,
     with peak_memory(device) as mem:
         fit(model, loader, epochs=1, lr=LR, loss_fn=generative.causal_lm_loss, metrics=(),
             callbacks=[Tick()], progress=False, device=device)  # fmt: skip
-    return clock.times, mem.increase_mb
+    return clock.times, mem.increase_mb, len(encoded[0].input_ids)
 
 
 def _run_trl(base: torch.nn.Module, tokenizer: Any, pairs: list, batch: int,
-             device: torch.device) -> tuple[list[float], float]:  # fmt: skip
+             device: torch.device) -> tuple[list[float], float, int]:  # fmt: skip
+    import warnings
+
     import datasets
     import peft
     from transformers import TrainerCallback
@@ -118,13 +122,18 @@ def _run_trl(base: torch.nn.Module, tokenizer: Any, pairs: list, batch: int,
             max_length=256, completion_only_loss=True, save_strategy="no", report_to="none",
             logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0,
         )  # fmt: skip
-        trainer = SFTTrainer(
-            model=copy.deepcopy(base), args=args, train_dataset=datasets.Dataset.from_list(rows),
-            processing_class=tokenizer, peft_config=config, callbacks=[Tick()],
-        )  # fmt: skip
+        datasets.disable_progress_bars()
+        with warnings.catch_warnings():  # transformers' notes on renamed arguments
+            warnings.simplefilter("ignore", FutureWarning)
+            trainer = SFTTrainer(
+                model=copy.deepcopy(base), args=args,
+                train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
+                peft_config=config, callbacks=[Tick()],
+            )  # fmt: skip
+        tokens = len(trainer.train_dataset[0]["input_ids"])  # its template ends with a newline
         with peak_memory(device) as mem:
             trainer.train()
-    return clock.times, mem.increase_mb
+    return clock.times, mem.increase_mb, tokens
 
 
 def run(device: torch.device, smoke: bool = False) -> dict:
@@ -146,17 +155,19 @@ def run(device: torch.device, smoke: bool = False) -> dict:
             runs["TRL SFTTrainer"].append(_run_trl(model, tokenizer, pairs, batch, device))
     rows = []
     for name, results in runs.items():
-        per_step = [t for times, _ in results for t in times[warmup:]]
+        per_step = [t for times, _, _ in results for t in times[warmup:]]
         seconds = statistics.median(per_step)
-        rows.append({"tool": name, "seconds_per_step": seconds,
-                     "tokens_per_s": batch * length / seconds,
-                     "peak_increase_mb": max(mb for _, mb in results),
+        tokens = results[0][2]
+        rows.append({"tool": name, "tokens_per_example": tokens, "seconds_per_step": seconds,
+                     "tokens_per_s": batch * tokens / seconds,
+                     "peak_increase_mb": max(mb for _, mb, _ in results),
                      "steps_timed": len(per_step)})  # fmt: skip
     fit_row, trl_row = rows
     return {
         "device": str(device), "threads": torch.get_num_threads(), "trl": trl.__version__,
         "model": generative.PACKAGED, "batch": batch, "tokens_per_example": length,
         "steps": steps, "warmup_steps": warmup, "repeats": repeats, "rows": rows,
-        "time_ratio": fit_row["seconds_per_step"] / trl_row["seconds_per_step"],
+        # seconds per token, fit over TRL (TRL's examples keep the template's final newline)
+        "time_ratio": trl_row["tokens_per_s"] / fit_row["tokens_per_s"],
         "memory_ratio": fit_row["peak_increase_mb"] / max(trl_row["peak_increase_mb"], 1e-9),
     }  # fmt: skip

@@ -93,6 +93,7 @@ def measure_step(
     device: torch.device | str | None = None,
     precision: str = "auto",
     loss_fn: LossFn | None = None,
+    copy_model: bool = True,
 ) -> StepCost:
     """Time `steps` training steps on `batch` (after `warmup` untimed ones) on a copy of `model`:
     `fit`'s own step (`training_step.train_step`) with `fit`'s default optimizer
@@ -100,11 +101,12 @@ def measure_step(
 
     The first steps allocate optimizer state and warm caches, so they are not timed; the result
     keeps every timed step (`step_times`) for the median, its standard error and the spread.
-    `loss_fn`: as `fit`'s (e.g. lesson 08's `causal_lm_loss`); default cross-entropy."""
+    `loss_fn`: as `fit`'s (e.g. lesson 08's `causal_lm_loss`); default cross-entropy.
+    `copy_model=False` trains `model` itself (it changes; saves a copy's memory)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1 timed steps, got {steps}")
     device = resolve_device(device)
-    work = copy.deepcopy(model).to(device).train()
+    work = (copy.deepcopy(model) if copy_model else model).to(device).train()
     opt = make_optimizer(work, lr, device=device)
     setup = StepSetup.create(
         work, opt, device, resolve_precision(precision, device), loss_fn=loss_fn

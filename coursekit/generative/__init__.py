@@ -31,7 +31,7 @@ from .experiment import (
 )
 from .export import export_merged, export_peft_adapter, folder_mb, reload_and_generate
 from .generate import GenerationSettings, generate, generate_batch
-from .loader import PACKAGED, Decoder, cache_dir, load_decoder
+from .loader import PACKAGED, Decoder, cache_dir, load_decoder, restore_packaged
 from .metrics import Score, exact_match, format_rate, lenient_accuracy, parse_label, perplexity
 from .parity import lora_peft_gap
 from .plan import HUB_IDS, SFTPlan, parameter_count, sft_plan
@@ -101,6 +101,7 @@ __all__ = [
     "perplexity",
     "reload_and_generate",
     "requantize_roundtrip",
+    "restore_packaged",
     "response_loss",
     "rounding_error",
     "sft_loader",

@@ -34,6 +34,7 @@ __all__ = [
     "encode_pairs",
     "grade",
     "lora_vs_full",
+    "release_memory",
     "tune",
 ]
 
@@ -120,25 +121,47 @@ def lora_vs_full(
     lora: dict[str, Any],
     lrs: tuple[float, float] = (2e-3, 1e-4),
     steps: int = 2,
-    full: bool = True,
+    restore: Callable[[nn.Module], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """What one training step costs with LoRA and (if `full`) with every weight training, on
-    copies of `base`: trainable parameters, AdamW's state, seconds per step (median of `steps`
-    after one warm-up step), the memory the steps added, and what a checkpoint must store."""
+    """What one training step costs with LoRA and with every weight training: trainable
+    parameters, the memory their gradients and AdamW's two moments hold, seconds per step
+    (median of `steps` after one warm-up step), the memory a step's activations add on top, and
+    what a checkpoint of the trained weights holds (float32).
+
+    LoRA trains a copy of `base`. Full fine-tuning trains a copy too, unless `restore` is given:
+    then it trains `base` itself (one model's memory less at the peak) and `restore(base)` puts
+    the pre-trained weights back (e.g. `loader.restore_packaged`)."""
     rows = []
-    for name, lr in (("LoRA", lrs[0]), ("full fine-tuning", lrs[1]))[: 2 if full else 1]:
-        model = base
+    for name, lr in (("LoRA", lrs[0]), ("full fine-tuning", lrs[1])):
+        release_memory()  # the full step's gradients and AdamW state are the lesson's peak
+        model = base if name != "LoRA" and restore is not None else copy.deepcopy(base)
         if name == "LoRA":
-            model = copy.deepcopy(base)
             add_lora(model, **lora)
-        cost = measure_step(model, batch, lr=lr, steps=steps, warmup=1, loss_fn=causal_lm_loss)
+        cost = measure_step(model, batch, lr=lr, steps=steps, warmup=1, loss_fn=causal_lm_loss,
+                            copy_model=False)  # fmt: skip
+        if model is base:
+            restore(base)
         del model
+        state = 4 * cost.trainable + cost.optimizer_state_bytes  # gradients + AdamW moments
         rows.append({"strategy": name, "trainable": cost.trainable,
-                     "optimizer state (MB)": cost.optimizer_state_bytes / 1e6,
+                     "gradients + AdamW (MB)": state / 1e6,
                      "s / step": cost.seconds_per_step,
-                     "memory added (MB)": cost.peak_increase_mb,
-                     "checkpoint (MB, fp32)": 4 * cost.trainable / 1e6})  # fmt: skip
+                     "activations (MB)": cost.peak_increase_mb,
+                     "checkpoint (MB)": 4 * cost.trainable / 1e6})  # fmt: skip
     return rows
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed memory back to the operating system (glibc keeps freed
+    blocks for reuse; a later peak then adds to them). A no-op where there is no glibc."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def answer_losses(model: nn.Module, tokenizer: Any, pairs: Pairs) -> list[float]:

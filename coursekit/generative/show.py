@@ -82,12 +82,12 @@ def token_rows(tokenizer: Any, example: SFTExample, start: int = 0) -> list[dict
 def position_gradients(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """|d loss / d logits| summed over the vocabulary, per position of the first example: how
     much each position's prediction is trained by this batch's loss."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs).logits
-    logits.retain_grad()
+    inputs = {k: v.to(next(model.parameters()).device) for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():  # only the gradient on the logits is wanted, not the weights'
+        logits = model(**inputs).logits.float().cpu()
+    logits.requires_grad_(True)
     causal_lm_loss(logits, batch["labels"]).backward()
-    model.zero_grad(set_to_none=True)
-    return logits.grad[0].abs().sum(-1).detach().cpu()
+    return logits.grad[0].abs().sum(-1)
 
 
 def plot_position_gradients(
