@@ -258,6 +258,29 @@ def _photos(sec: dict) -> str:
         + f"\n\nfinetune / baseline, whole run: **{sec['ratio']}** in wall time, "
         f"**{sec['cpu_ratio']}** in CPU time (this process and its workers)."
     )
+def _sft(sec: dict) -> str:
+    if "rows" not in sec:
+        return sec.get("status", "not measured")
+    cols = [
+        ("tool", "tool"),
+        ("tokens_per_example", "tokens / example"),
+        ("seconds_per_step", "s / step (median)"),
+        ("tokens_per_s", "tokens / s"),
+        ("peak_increase_mb", "peak memory added (MB)"),
+        ("steps_timed", "timed steps"),
+    ]
+    return "\n".join([
+        f"Lesson 08's SFT step on {sec['device']} ({sec['threads']} threads): {sec['model']} "
+        f"(float32), LoRA r=8 on q_proj/v_proj, batch {sec['batch']} headline prompts of one "
+        f"length, loss on the answers only, the same learning rate, {sec['steps']} steps per "
+        f"run ({sec['warmup_steps']} untimed), {sec['repeats']} alternating runs each; "
+        f"TRL {sec['trl']}.",
+        "",
+        table(sec["rows"], cols),
+        "",
+        f"- fit / TRL: time per token {sec['time_ratio']:.3f}, peak memory added "
+        f"{sec['memory_ratio']:.3f} (below 1: fit is faster / leaner).",
+    ])  # fmt: skip
 
 
 TITLES = {
@@ -269,6 +292,7 @@ TITLES = {
     "gpu": ("6. GPU", _gpu),
     "text": ("7. The text track at full length (lesson 05's recipe)", _text),
     "photos": ("8. Your own photos: finetune vs ImageFolder + DataLoader", _photos),
+    "sft": ("9. Instruction tuning: fit against TRL's SFTTrainer (lesson 08)", _sft),
 }
 
 

@@ -1,7 +1,7 @@
 """The `coursekit` command: `coursekit doctor | course | build | grade | finetune | predict`.
 
 Lesson 00 runs `coursekit doctor`; instructors use build / tag / grade (docs/instructors.md);
-lesson 07 uses finetune / predict.
+lesson 07 uses finetune / predict (and lesson 08's instruction data goes through them too).
 """
 
 from __future__ import annotations
@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
     """`coursekit finetune DATA --out DIR` and `coursekit predict DIR FILES...` (lesson 07)."""
-    p_ft = sub.add_parser("finetune", help="fine-tune on your image folder or CSV/TSV/JSONL file")
+    p_ft = sub.add_parser(
+        "finetune",
+        help="fine-tune on your image folder or CSV/TSV/JSONL file, or instruction data "
+        "(JSONL with prompt/response or messages: lesson 08)",
+    )
     p_ft.add_argument("data", help="a folder with one sub-folder per class, or a table of texts")
     p_ft.add_argument("--out", type=Path, required=True, help="folder for the model and report")
     p_ft.add_argument("--model", help="default: efficientnet_lite0 (images), minilm (texts)")
@@ -147,7 +151,9 @@ def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
         "--skip-bad", action="store_true", help="leave out the unreadable images (all listed)"
     )
     p_ft.add_argument("--seed", type=int, default=0)
-    p_pr = sub.add_parser("predict", help="labels and probabilities from a finetune folder")
+    p_pr = sub.add_parser(
+        "predict", help="labels and probabilities (or generated answers) from a finetune folder"
+    )
     p_pr.add_argument("model_dir", type=Path, help="the --out folder of `coursekit finetune`")
     p_pr.add_argument("inputs", nargs="+", help="image or text files, folders of them")
     p_pr.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -162,8 +168,11 @@ def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
 def _run_finetune_command(args: argparse.Namespace) -> int:
     from .finetune import DataError, Predictor, finetune
     from .finetune.predict import print_predictions
+    from .generative import command as llm
 
     try:
+        if llm.is_instruction_command(args):  # instruction data (lesson 08)
+            return llm.run(args)
         if args.command == "predict":
             out = Predictor(args.model_dir).predict(args.inputs, skip_bad=True)
             return print_predictions(out, args.json, args.skip_bad)
