@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .batches import ImageBatches
-from .claims import accuracy_se
+from .claims import accuracy_se, over_seeds
 from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
@@ -199,9 +199,7 @@ def aggregate(
         if acc:
             agg["accuracy_std"] = float(np.std(acc))
             if "n_test" in members[0]:
-                seed_var = float(np.var(acc, ddof=1)) / len(acc) if len(acc) > 1 else 0.0
-                binom = accuracy_se(agg["accuracy"], int(members[0]["n_test"]))
-                agg["accuracy_se"] = float(np.sqrt(binom**2 + seed_var))
+                agg["accuracy_se"] = over_seeds(acc, n_test=int(members[0]["n_test"])).se
         agg["runs"] = len(members)
         out.append(agg)
     return out

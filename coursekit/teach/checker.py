@@ -17,6 +17,7 @@ can influence is what it returns.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import os
@@ -40,6 +41,23 @@ class RemoteError(Exception):
         self.kind, self.message = kind, message
         super().__init__(f"{kind}: {message}" if message else kind)
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}" if self.message else self.kind
+
+
+_KINDS: dict[str, type] = {}
+
+
+def remote_error(kind: str, message: str) -> RemoteError:
+    """The error, also an instance of the builtin exception it names (`AttributeError` ...),
+    so `hasattr`, `except KeyError` and `functools.wraps` work on what stays in the kernel."""
+    builtin = getattr(builtins, kind, None)
+    if not (isinstance(builtin, type) and issubclass(builtin, Exception)) or kind == "Exception":
+        return RemoteError(kind, message)
+    if kind not in _KINDS:
+        _KINDS[kind] = type(f"Remote{kind}", (RemoteError, builtin), {})
+    return _KINDS[kind](kind, message)
+
 
 class _Channel:
     """The checker's side of the frames: requests for the kernel, answered by value."""
@@ -57,7 +75,7 @@ class _Channel:
             error = reply["error"]
             if error.get("type") == "StopIteration":
                 raise StopIteration
-            raise RemoteError(str(error.get("type", "Error")), str(error.get("message", "")))
+            raise remote_error(str(error.get("type", "Error")), str(error.get("message", "")))
         return codec.Decoder(blobs, _remote).decode(reply["value"])
 
 

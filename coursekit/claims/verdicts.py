@@ -1,33 +1,23 @@
-"""A claim is code: check a sentence about a run against the run's own numbers, with its noise.
+"""Verdicts: a sentence about a run checked against the run's own numbers, with its noise.
 
-A measured accuracy is an estimate. On `n` test examples its binomial standard error (SE) is
-about sqrt(p(1 - p) / n): 0.035 for 70 % on 170 examples, so two methods 0.03 apart on that test
-set are indistinguishable. A timing or a seed-to-seed spread has a standard error too: the sample
-standard deviation over sqrt(number of repeats). This module turns those into verdicts:
-
-    accuracy_se(0.9, 200)             -> 0.021                      (binomial SE)
-    interval(0.9, 200)                -> (0.851, 0.934)             (95 % Wilson interval)
-    mean_se([1.2, 1.3, 1.1])          -> (1.2, 0.058)               (mean and SE of repeats)
     compare("lora", 0.88, "full", 0.94, n_a=50, n_b=50)             -> Verdict (no printing)
     expect("pre-trained beats scratch", 0.91, 0.62, n_a=200, n_b=200)
+    shows("unfreezing 3 blocks beats the head alone", paired(deeper, head, n_test=400))
 
-`expect` is how a lesson states a qualitative result. The difference a - b counts as real when it
-exceeds `z` standard errors of the difference (z = 2 by default, about 95 %):
+The difference a - b counts as real when it exceeds `z` standard errors of the difference (z = 2
+by default, about 95 %). `expect` states a qualitative result that the run may or may not decide:
     supported     the run shows it: prints "✓ <claim> - <numbers>" and returns the Verdict;
     tie           within noise: prints "tie within noise: <claim> cannot be decided by this run"
                   with what a bigger run would change, and returns the Verdict (no error);
     contradicted  the run shows the opposite: raises ClaimContradicted naming claim and numbers,
                   so a notebook whose prose is wrong fails under nbval.
+`shows` states a lesson's **phenomenon**, what the lesson is about: only "supported" passes; a
+tie raises PhenomenonNotShown, so CI fails when a change makes a lesson stop showing its subject.
 Under `$COURSEKIT_MAX_STEPS` (the full-mode memory check on a CPU, `coursekit course --max-steps`)
-every run is cut short and its numbers mean nothing, so `expect` judges nothing: it prints
-"not checked: $COURSEKIT_MAX_STEPS=N cut the run short ..." and returns a Verdict with status
-"not checked" (bad arguments still raise).
-So a lesson phrases an `expect`ed sentence as an expectation ("pre-training should win") and lets
-the printed verdict say what this run shows. Comparing two accuracies on the same test set with
-independent SEs is conservative (a paired test would be sharper), which suits a course.
-
-Used by every lesson that compares numbers: 02 (pre-trained vs scratch, probe vs fine-tuning),
-03 (heads), 04 (freezing), 05 (LoRA vs full), 06 (strategies).
+every run is cut short and its numbers mean nothing, so nothing is judged: the verdict says "not
+checked: ..." (bad arguments still raise).
+Comparing two accuracies on the same test set with independent SEs is conservative (`paired`
+over seeds is sharper), which suits a course. Part of `coursekit.claims`.
 """
 
 from __future__ import annotations
@@ -35,22 +25,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .config import max_steps
+from ..config import max_steps
+from .errors import accuracy_se, fmt, mean_se
+from .seeds import Measure
 
-__all__ = [
-    "ClaimContradicted",
-    "Verdict",
-    "accuracy_se",
-    "compare",
-    "expect",
-    "fmt",
-    "interval",
-    "mean_se",
-    "ratio",
-]
+__all__ = ["ClaimContradicted", "PhenomenonNotShown", "Verdict", "compare", "expect", "shows"]
 
-Number = float | int | Sequence[float]
+Number = float | int | Sequence[float] | Measure
 RELATIONS = (">", "<", "~=")
 DEFAULT_HINT = "a larger test set or more seeds (full mode) would shrink the ± and could decide it"
 
@@ -59,58 +42,8 @@ class ClaimContradicted(AssertionError):
     """The run's numbers show the opposite of a claim, beyond the noise margin."""
 
 
-def accuracy_se(acc: float, n: int) -> float:
-    """Binomial standard error of an accuracy `acc` measured on `n` examples.
-
-    A perfect or zero score is moved half an example in from the edge, so 20/20 still has a
-    non-zero SE (a score of 1.0 on 20 examples does not prove the true accuracy is 1.0).
-    """
-    if n <= 0:
-        raise ValueError(f"n must be a positive number of test examples, got {n}")
-    if not 0.0 <= acc <= 1.0:
-        raise ValueError(f"accuracy must lie in [0, 1], got {acc}")
-    p = min(max(acc, 0.5 / n), 1.0 - 0.5 / n)
-    return math.sqrt(p * (1.0 - p) / n)
-
-
-def interval(acc: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for an accuracy on `n` examples (95 % for z = 1.96)."""
-    accuracy_se(acc, n)  # validates the arguments
-    denom = 1.0 + z * z / n
-    centre = (acc + z * z / (2 * n)) / denom
-    half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean of repeated measurements (seeds, timed steps) and the standard error of that mean."""
-    xs = [float(v) for v in values]
-    if not xs:
-        raise ValueError("mean_se needs at least one value")
-    mean = sum(xs) / len(xs)
-    if len(xs) == 1:
-        return mean, 0.0
-    var = sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)
-    return mean, math.sqrt(var / len(xs))
-
-
-def ratio(a: float, b: float, se_a: float = 0.0, se_b: float = 0.0) -> tuple[float, float]:
-    """a / b and its standard error (first-order propagation of the two relative errors)."""
-    if b == 0:
-        raise ValueError("ratio: the denominator b is zero")
-    r = a / b
-    rel = math.hypot(se_a / a if a else 0.0, se_b / b)
-    return r, abs(r) * rel
-
-
-def fmt(value: float, se: float) -> str:
-    """'0.912 ± 0.021' (3 decimals below 10), '40.5 ± 1.2' (4 significant figures below 1,000),
-    '12,345 ± 67' above."""
-    if abs(value) < 10:
-        return f"{value:.3f} ± {se:.3f}"
-    if abs(value) < 1000:
-        return f"{value:.4g} ± {se:.2g}"
-    return f"{value:,.0f} ± {se:,.0f}"
+class PhenomenonNotShown(AssertionError):
+    """A lesson's phenomenon is not shown by the run: a tie within the noise margin."""
 
 
 @dataclass(frozen=True)
@@ -141,8 +74,13 @@ class Verdict:
     def __str__(self) -> str:
         return self.text
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython: the sentence
+        printer.text(self.text)
+
 
 def _estimate(x: Number, se: float | None, n: int | None, which: str) -> tuple[float, float]:
+    if isinstance(x, Measure):
+        return x.mean, x.se
     if isinstance(x, Sequence):
         return mean_se(x)
     if se is not None:
@@ -153,7 +91,7 @@ def _estimate(x: Number, se: float | None, n: int | None, which: str) -> tuple[f
         return float(x), accuracy_se(float(x), n)
     raise ValueError(
         f"give the uncertainty of {which}: se_{which}=... (a standard error), n_{which}=... "
-        f"(test-set size of an accuracy), or a list of repeated measurements"
+        f"(test-set size of an accuracy), a list of repeated measurements, or a claims.Measure"
     )
 
 
@@ -245,3 +183,41 @@ def expect(
     if not quiet:
         print(text)
     return verdict
+
+
+def shows(
+    claim: str,
+    a: Number,
+    b: Number = 0.0,
+    *,
+    relation: str = ">",
+    se_a: float | None = None,
+    se_b: float | None = None,
+    n_a: int | None = None,
+    n_b: int | None = None,
+    margin: float | None = None,
+    z: float = 2.0,
+    names: tuple[str, str] = ("a", "b"),
+) -> Verdict:
+    """A lesson's phenomenon `claim` ("a > b" or "a < b"), which the run must show.
+
+    Like `expect`, but a tie within the noise raises `PhenomenonNotShown`: the lesson exists to
+    show this, so a run that cannot is an error to fix (more seeds or steps, a better-designed
+    experiment), not a sentence to print. With one argument, `a` is a difference (e.g.
+    `paired(...)`) compared with 0; a plain number `b` without `se_b`/`n_b` is an exact threshold
+    (zero, chance level).
+    """
+    if relation not in (">", "<"):
+        raise ValueError(f"a phenomenon has a direction: '>' or '<', got {relation!r}")
+    if isinstance(b, int | float) and se_b is None and n_b is None:
+        se_b = 0.0
+    v = expect(claim, a, b, relation=relation, se_a=se_a, se_b=se_b, n_a=n_a, n_b=n_b,
+               margin=margin, z=z, names=names, quiet=True)  # fmt: skip
+    if v.status == "tie":
+        nums = _numbers(v.name_a, v.a, v.se_a, v.name_b, v.b, v.se_b, v.diff, v.se_diff)
+        raise PhenomenonNotShown(
+            f"this run does not show {claim!r}: {nums}, inside the noise margin {v.margin:.3f}. "
+            "The lesson's experiment needs more seeds, steps or data to show it."
+        )
+    print(v.text)
+    return v
