@@ -240,6 +240,16 @@ def _text(sec: dict) -> str:
     return "\n".join(out)
 
 
+def _grading(sec: dict) -> str:
+    cols = [("grader", "grader"), ("seconds", "s per submission"), ("score", "score"),
+            ("repeats", "repeats")]  # fmt: skip
+    return (
+        f"{sec['lesson']}, its solutions copy; baseline: `coursekit/teach` at {sec['baseline']}."
+        f"\n\n{table(sec['rows'], cols)}\n\nNow / before: **{sec['ratio']}x** (target at most "
+        f"{sec['target']}x; met: {sec['met']}; full marks from both: {sec['full_marks']})."
+    )
+
+
 TITLES = {
     "loops": ("1. Loop overhead", _loops),
     "caching": ("2. Frozen-feature caching", _caching),
@@ -248,6 +258,7 @@ TITLES = {
     "course": ("5. The whole course", _course),
     "gpu": ("6. GPU", _gpu),
     "text": ("7. The text track at full length (lesson 05's recipe)", _text),
+    "grading": ("8. Grading a submission, before and now", _grading),
 }
 
 
