@@ -199,6 +199,8 @@ import coursekit.exercises
 ck.exercises = coursekit.exercises
 fraction = 0.0"""
 HISTORY = "raise ValueError('history: ' + repr(In))\nfraction = 0.3"
+# Not protected, and documented so: context comes from the same kernel as the answer. Flagged.
+CONTEXT = "stages = [{'part': 'stage6', 'params': 0}, {'part': 'x', 'params': 1}]\nfraction = 0.0"
 UNINTERRUPTIBLE = """def square(x):
     return x * x
 while True:
@@ -216,6 +218,7 @@ EXPECTED = {
     "big_value": [0, 1, 1],
     "classmate": [1, 1, 1],
     "colab": [1, 1, 1],
+    "context_rebind": [1, 1, 1],
     "duplicate": [1, 1, 1],
     "forged_reply": [0, 1, 1],
     "fork_bomb": [0, 1, 1],
@@ -310,7 +313,8 @@ def graded(tmp_path_factory):
     for name, q2 in (("function_replies", FUNCTION_REPLIES), ("input_leak", INPUT_LEAK),
                      ("loop", UNINTERRUPTIBLE)):  # fmt: skip
         _submit(copy, subs / name / "97_redteam.ipynb", {**RIGHT, "q2": q2})
-    for name, q3 in (("meta_path", META_PATH), ("history_leak", HISTORY)):
+    for name, q3 in (("meta_path", META_PATH), ("history_leak", HISTORY),
+                     ("context_rebind", CONTEXT)):  # fmt: skip
         _submit(copy, subs / name / "97_redteam.ipynb", {**RIGHT, "q3": q3})
     _submit(copy, subs / "patcher" / "97_redteam.ipynb",
             {"q1": ALWAYS_EQUAL, "q2": RIGHT["q2"], "q3": PATCH})  # fmt: skip
@@ -386,6 +390,13 @@ def test_forged_replies_are_flagged_and_worth_nothing(graded):
         assert any(f.startswith("forged message") for f in reports[student].flags), student
     assert "not accepted by value" in reports["forged_reply"].questions[0].message
     assert reports["meta_path"].questions[2].message.startswith("01.q2:"), "the real check ran"
+    others_unaffected(reports)
+
+
+def test_a_rebound_context_is_flagged_as_the_guide_says(graded):
+    reports, _, _ = graded
+    flags = reports["context_rebind"].flags
+    assert any("rebinds ['stages']" in f for f in flags), flags
     others_unaffected(reports)
 
 

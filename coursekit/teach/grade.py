@@ -125,6 +125,9 @@ def _assemble(source: Any, answers: dict[str, Any], plan: LessonPlan) -> Any:
 def _flags(plan: LessonPlan, answers: dict[str, Any], duplicated: list[str]) -> list[str]:
     """What the submission's text shows (the grader does not guess what the code did)."""
     flags = []
+    context = {n for c in plan.checks for n in c.names} - {
+        n for c in plan.checks for n in c.answer_names
+    }
     for check in plan.checks:
         q, cell = check.question, answers.get(check.question.grade_id)
         if cell is None:
@@ -132,10 +135,9 @@ def _flags(plan: LessonPlan, answers: dict[str, Any], duplicated: list[str]) -> 
         text = str(cell.source)
         if SUSPICIOUS.search(text):
             flags.append(f"{q.qid}: the answer's text names kernel or grader internals")
-        context = set(check.names) - set(check.answer_names)
-        rebound = sorted(context & set(bound_names(text)))
+        rebound = sorted((context - set(check.cell_names)) & set(bound_names(text)))
         if rebound:
-            flags.append(f"{q.qid}: the answer rebinds {rebound}, which the check reads as context")
+            flags.append(f"{q.qid}: the answer rebinds {rebound}, which a check reads as context")
         if q.grade_id in duplicated:
             flags.append(
                 f"{q.qid}: the answer cell appears more than once; the last copy was graded"
@@ -308,7 +310,10 @@ def grade(
         report = _grade_one(sub, loaded, files, limits, hidden, out)
         print(f"  {report.status}: {report.score:g}/{report.max_score:g}", flush=True)
         reports.append(report)
-        write_reports(reports, out)
+        try:
+            write_reports(reports, out)
+        except Exception as err:  # noqa: BLE001 - the per-submission files are written already
+            print(f"  the class reports could not be written: {clean_text(err)}", flush=True)
     return reports
 
 

@@ -153,7 +153,12 @@ def starter(
                 context=_context(max_message),
             )
             km.folder = run
-            km.start_kernel(**quiet)
+            try:
+                km.start_kernel(**quiet)
+            except BaseException:
+                if group is not None:
+                    group.remove()
+                raise
             out_host, out_inside = km.root / RUN.lstrip("/"), RUN
         else:
             (run / "out").mkdir()

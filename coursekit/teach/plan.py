@@ -43,6 +43,7 @@ class CheckPlan:
     hidden: str
     names: list[str]
     answer_names: list[str]
+    cell_names: list[str]  # every name the source's answer cell binds (solution and setup)
     stub: str  # the student copy's answer cell: a submission still holding it is unanswered
 
 
@@ -181,6 +182,7 @@ def plan_lesson(nb: Any, lesson: str, name: str) -> LessonPlan:
                 hidden=hidden,
                 names=sorted(wanted - imported - defined),
                 answer_names=_solution_names(nb.cells[q.answer_cell].source),
+                cell_names=bound_names(nb.cells[q.answer_cell].source),
                 stub=student.cells[q.answer_cell].source,
             )
         )
