@@ -466,3 +466,31 @@ def test_an_instructors_own_lesson_is_built_handed_out_and_graded(tmp_path):
     assert [q["status"] for q in rows["wrong"]["questions"]] == ["failed", "failed", "passed"]
     assert rows["wrong"]["questions"][0]["message"] == "a hidden test failed"
     assert "spread(values) gives 11.0" in rows["wrong"]["questions"][1]["message"]
+
+
+def test_cgroup_v2_limits_go_where_the_kernel_reads_them(tmp_path, monkeypatch):
+    """The v2 protocol on a stand-in hierarchy (this test needs no root and no cgroup2 mount):
+    a parent that delegates memory and pids, one folder per sandbox, the limits in its files."""
+    from coursekit.teach import cgroup
+
+    root = tmp_path / "cgroup"
+    own = root / "system.slice" / "ci.service"
+    own.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    (own / "cgroup.controllers").write_text("")
+    (own / "cgroup.subtree_control").write_text("")  # not delegated: the root is used
+    monkeypatch.setattr(cgroup, "_mounts", lambda: [(str(root), "cgroup2", {"rw"})])
+    monkeypatch.setattr(cgroup, "_own_paths", lambda: {"v2": "/system.slice/ci.service"})
+    group = cgroup.create("sandbox-1", 3 * 2**30, 200, 1.5)
+    folder = root / "sandbox-1"
+    assert group.version == 2 and group.folders == {"v2": folder}
+    assert (folder / "memory.max").read_text() == str(3 * 2**30)
+    assert (folder / "pids.max").read_text() == "200"
+    assert group.procs_files() == [str(folder / "cgroup.procs")]
+    assert not (folder / "cpu.max").exists(), "no cpu.max file: the CPU quota is left unset"
+    (root / "cgroup.subtree_control").write_text("\n")  # nothing delegated anywhere
+    with pytest.raises(cgroup.CgroupUnavailable, match="v2"):
+        cgroup.create("sandbox-2", 2**30, 100)
+    text = cgroup.FALLBACK.format(reason="v2: read-only")
+    assert "--cgroupns=host" in text and "children escape" in text
