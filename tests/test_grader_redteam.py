@@ -388,7 +388,8 @@ def test_forged_replies_are_flagged_and_worth_nothing(graded):
     reports, _, _ = graded
     for student in ("forged_reply", "function_replies"):
         assert any(f.startswith("forged message") for f in reports[student].flags), student
-    assert "not accepted by value" in reports["forged_reply"].questions[0].message
+    forged = reports["forged_reply"].questions[0]
+    assert "two replies" in forged.message and "not accepted by value" in forged.detail
     assert reports["meta_path"].questions[2].message.startswith("01.q2:"), "the real check ran"
     others_unaffected(reports)
 

@@ -126,14 +126,14 @@ class CheckingProcess:
                 header.update(values=body.get("values", {}), errors=body.get("errors", {}))
                 self.holds.add(qid)
             self._send(header, blobs)
-            return self._serve(kernel, timeout)
+            return self._serve(kernel, timeout, qid)
         except (TimeoutError, EOFError, BrokenPipeError, OSError, ValueError) as err:
             self.stop()
             if isinstance(err, TimeoutError):
                 return PartResult("timeout", f"the check ran for more than {timeout:.0f} s")
             return PartResult("error", f"the checking process stopped ({type(err).__name__})")
 
-    def _serve(self, kernel: Kernel, timeout: float) -> PartResult:
+    def _serve(self, kernel: Kernel, timeout: float, qid: str) -> PartResult:
         calls: list[str] = []
         spent = 0.0
         start = time.monotonic()
@@ -148,16 +148,16 @@ class CheckingProcess:
                 raise ValueError("unexpected frame")
             t0 = time.monotonic()
             calls.append(str(header.get("op")))
-            reply, files = self._carry(header, blobs, kernel, timeout)
+            reply, files = self._carry(header, blobs, kernel, timeout, qid)
             spent += time.monotonic() - t0
             self._send(reply, files)
 
-    def _carry(self, header: dict, blobs: dict, kernel: Kernel, timeout: float) -> tuple:
+    def _carry(self, header: dict, blobs: dict, kernel: Kernel, timeout: float, qid: str) -> tuple:
         """Have the kernel do what the checker asked; the answer (or the error) by value."""
         request = {k: header[k] for k in ("op", "id", "args", "kwargs")}
         request["blobs"] = {k: base64.b64encode(v).decode("ascii") for k, v in blobs.items()}
         try:
-            body, files = kernel.agent("op", request, timeout)
+            body, files = kernel.agent("op", request, timeout, qid)
         except AgentError as err:
             kind = "Timeout" if err.args[1:] and err.args[1] in ("timeout", "hung") else "NoAnswer"
             if err.args[1:] and err.args[1] == "hung":

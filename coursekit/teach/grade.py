@@ -206,6 +206,7 @@ def _grade_loaded(
         checks = {c.question.check_cell: c for c in plan.checks}
         run = run_notebook(nb, kernel, checks, limits.timeout, deadline)
         parts = judge(plan, run, checker, kernel, limits.timeout, deadline)
+        kernel.drain()
     finally:
         peak = (
             kernel.session.group.peak_memory() if kernel.session and kernel.session.group else None
@@ -218,8 +219,9 @@ def _grade_loaded(
     if run.stopped:
         report.status, report.message = "kernel died", clean_text(run.stopped)
     report.flags += [f"restarted: {r}" for r in run.restarts]
-    report.flags += [f"forged message: {f}" for f in dict.fromkeys(kernel.forged)]
-    report.questions = score(plan, answers, run, parts)
+    forged = set(kernel.forged.values())
+    report.flags += [f"forged message: a second reply to a request for {q}" for q in sorted(forged)]
+    report.questions = score(plan, answers, run, parts, forged)
     report.score = sum(r.points for r in report.questions)
     return report, _executed(nb, source_nb, plan, parts, report.questions)
 

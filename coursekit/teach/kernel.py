@@ -190,8 +190,9 @@ class Kernel:
     def __init__(self, start: Callable[[], Session], max_output: int, max_bytes: int) -> None:
         self._start, self.max_output, self.max_bytes = start, max_output, max_bytes
         self.session: Session | None = None
-        self.replied: set[str] = set()
-        self.forged: list[str] = []  # requests that got a second reply
+        self.replied: dict[str, str] = {}  # msg_id -> what it was for (a question id, a cell)
+        self.forged: dict[str, str] = {}  # the same, for requests that got a second reply
+        self.label = ""  # what the next requests are for
         self.generation = 0
         self.broken = ""  # why the connection can no longer be trusted (the caller restarts)
         self._monitors: list = []
@@ -318,14 +319,18 @@ class Kernel:
                 continue
             parent = msg["parent_header"].get("msg_id")
             if parent in self.replied:  # a reply to a request that was already answered
-                self.forged.append(f"a second reply to request {len(self.replied)}")
+                self.forged[parent] = self.replied[parent]
             if parent == msg_id:
-                self.replied.add(msg_id)
+                self.replied[msg_id] = self.label
                 return msg["content"]
         return {"status": "error", "ename": "NoReply", "evalue": "the kernel sent no reply"}
 
-    def agent(self, fn: str, payload: dict, timeout: float) -> tuple[dict, dict[str, bytes]]:
-        """Call the agent's `fn` (export or op); its JSON reply and the files it handed over."""
+    def agent(
+        self, fn: str, payload: dict, timeout: float, label: str = ""
+    ) -> tuple[dict, dict[str, bytes]]:
+        """Call the agent's `fn` (export or op) for `label` (a question id): its JSON reply and
+        the files it handed over."""
+        self.label = label
         if not self.alive:
             raise AgentError("the kernel is no longer running")
         tag = secrets.token_hex(8)
@@ -361,6 +366,11 @@ class Kernel:
         finally:
             os.close(folder)
         return blobs
+
+    def drain(self, wait: float = 0.5) -> None:
+        """Read what is left on the shell channel: a late second reply is still caught."""
+        if self.alive:
+            self._reply("", wait)
 
     def kill(self) -> None:
         if self.session is None:

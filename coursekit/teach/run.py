@@ -39,7 +39,7 @@ class RunResult:
 def _hand_over(kernel: Kernel, plan: CheckPlan, result: RunResult, timeout: float) -> None:
     qid = plan.question.qid
     try:
-        result.values[qid] = kernel.agent("export", {"names": plan.names}, timeout)
+        result.values[qid] = kernel.agent("export", {"names": plan.names}, timeout, qid)
         result.value_errors.pop(qid, None)
     except AgentError as err:
         result.values.pop(qid, None)

@@ -110,8 +110,10 @@ def score(
     answers: dict[str, Any],
     run: RunResult,
     parts: tuple[dict[str, PartResult], dict[str, PartResult]],
+    forged: set[str] = frozenset(),
 ) -> list[QuestionResult]:
-    """Each question's result from the submission's answers, the run and the two phases."""
+    """Each question's result from the submission's answers, the run and the two phases;
+    a question whose values or calls got a second reply (`forged`) is an error."""
     out = []
     for check in plan.checks:
         q = check.question
@@ -146,6 +148,9 @@ def score(
             status, message = "unanswered", "the exercise's stub is still in place"
         if cell is None and status != "passed":
             status, message = "missing", "no answer cell for this question in the submission"
+        if q.qid in forged:
+            status, detail = "error", f"{message}\n{detail}".strip()
+            message = "the kernel sent two replies to one request of the grader (forged messages)"
         passed = status == "passed"
         out.append(
             QuestionResult(
