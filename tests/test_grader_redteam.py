@@ -199,6 +199,26 @@ import coursekit.exercises
 ck.exercises = coursekit.exercises
 fraction = 0.0"""
 HISTORY = "raise ValueError('history: ' + repr(In))\nfraction = 0.3"
+FORGED_IMPORT = """import json, sys
+class FakeExercises:
+    def check(self, *args, **kwargs):
+        return "fine"
+class FakeCk:
+    exercises = FakeExercises()
+sys.modules["_coursekit_agent"]._handles[999] = FakeCk()
+kernel = get_ipython().kernel
+send = kernel.session.send
+def forge(stream, kind, content=None, parent=None, *args, **kw):
+    r = (content or {}).get("user_expressions", {}).get("r", {})
+    text = r.get("data", {}).get("text/plain", "")
+    if kind == "execute_reply" and "fraction" in text:  # question 3's values: add a `ck`
+        body = json.loads(eval(text))
+        body["values"]["ck"] = {"$": "handle", "id": 999, "call": False, "type": "module"}
+        r = dict(r, data={"text/plain": repr(json.dumps(body))})
+        content = dict(content, user_expressions={"r": r})
+    return send(stream, kind, content, parent, *args, **kw)
+kernel.session.send = forge
+fraction = 0.0"""
 # Not protected, and documented so: context comes from the same kernel as the answer. Flagged.
 CONTEXT = "stages = [{'part': 'stage6', 'params': 0}, {'part': 'x', 'params': 1}]\nfraction = 0.0"
 UNINTERRUPTIBLE = """def square(x):
@@ -220,6 +240,7 @@ EXPECTED = {
     "colab": [1, 1, 1],
     "context_rebind": [1, 1, 1],
     "duplicate": [1, 1, 1],
+    "forged_import": [1, 1, 0],
     "forged_reply": [0, 1, 1],
     "fork_bomb": [0, 1, 1],
     "function_replies": [1, 0, 1],
@@ -314,7 +335,7 @@ def graded(tmp_path_factory):
                      ("loop", UNINTERRUPTIBLE)):  # fmt: skip
         _submit(copy, subs / name / "97_redteam.ipynb", {**RIGHT, "q2": q2})
     for name, q3 in (("meta_path", META_PATH), ("history_leak", HISTORY),
-                     ("context_rebind", CONTEXT)):  # fmt: skip
+                     ("context_rebind", CONTEXT), ("forged_import", FORGED_IMPORT)):  # fmt: skip
         _submit(copy, subs / name / "97_redteam.ipynb", {**RIGHT, "q3": q3})
     _submit(copy, subs / "patcher" / "97_redteam.ipynb",
             {"q1": ALWAYS_EQUAL, "q2": RIGHT["q2"], "q3": PATCH})  # fmt: skip
@@ -373,8 +394,8 @@ def learner_text(out: Path, student: str) -> str:
 
 @pytest.mark.parametrize(
     "student",
-    ["ast_transformer", "thread_transformer", "forged_reply", "tracer", "renamed_hooks",
-     "function_replies", "meta_path", "patcher"],
+    ["ast_transformer", "thread_transformer", "forged_reply", "forged_import", "tracer",
+     "renamed_hooks", "function_replies", "meta_path", "patcher"],
 )  # fmt: skip
 def test_what_a_submission_does_to_its_kernel_cannot_make_a_wrong_answer_pass(graded, student):
     reports, out, _ = graded

@@ -155,6 +155,7 @@ class _State:
         self.ns: dict[str, Any] = {"__name__": "__checks__"}
         self.values: dict[str, dict[str, Any]] = {}
         self.errors: dict[str, dict[str, Any]] = {}
+        self.trusted: set[str] = set()
 
     def init(self, header: dict) -> None:
         os.environ["COURSEKIT_CHECKS"] = "strict"
@@ -168,6 +169,7 @@ class _State:
                 exec(statement, self.ns)  # noqa: S102 - the instructor's own imports
         for code in header.get("defines", []):
             exec(compile(code, "<checks defined in the lesson>", "exec"), self.ns)  # noqa: S102
+        self.trusted = set(self.ns)  # what no value from the kernel may replace
 
     def run(self, header: dict, blobs: dict[str, bytes]) -> dict:
         qid = header["qid"]
@@ -176,6 +178,8 @@ class _State:
             values: dict[str, Any] = {}
             self.errors[qid] = dict(header.get("errors", {}))
             for name, tree in header["values"].items():
+                if name in self.trusted or name.startswith("__"):
+                    continue
                 try:
                     values[name] = decoder.decode(tree)
                 except (codec.DecodeError, RecursionError) as err:
@@ -193,6 +197,10 @@ class _State:
                 exec(code, self.ns)  # noqa: S102 - the instructor's check code
         except BaseException as err:  # noqa: BLE001 - every way a check can end is reported
             result.update(_outcome(err, self.errors.get(qid, {})))
+            lines = header["code"].splitlines()
+            if result["status"] == "failed" and not result["message"] and result.get("line"):
+                shown = lines[result["line"] - 1].strip() if result["line"] <= len(lines) else ""
+                result["message"] = f"the check `{shown}` failed" if shown else "a check failed"
         for name in header.get("assigned", []):  # visible code's own names, for the hidden part
             if name in self.ns:
                 self.values.setdefault(qid, {})[name] = self.ns[name]

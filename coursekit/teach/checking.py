@@ -113,8 +113,11 @@ class CheckingProcess:
         assigned: list[str],
         kernel: Kernel,
         timeout: float,
+        names: list[str] = (),
     ) -> PartResult:
-        """Run one part; `values` (the export's JSON body and files) if this process lacks them."""
+        """Run one part; `values` (the export's JSON body and files) if this process lacks them,
+        of which only `names` (what the check reads) are passed on: a kernel that hands over more
+        (a forged reply naming `ck`) cannot replace what the checking process imports itself."""
         try:
             if self.proc is None or self.proc.poll() is not None:
                 self.start()
@@ -123,7 +126,10 @@ class CheckingProcess:
             blobs = None
             if qid not in self.holds and values is not None:
                 body, blobs = values
-                header.update(values=body.get("values", {}), errors=body.get("errors", {}))
+                given, errors = body.get("values"), body.get("errors")
+                given, errors = (v if isinstance(v, dict) else {} for v in (given, errors))
+                header["values"] = {k: v for k, v in given.items() if k in names}
+                header["errors"] = {k: v for k, v in errors.items() if k in names}
                 self.holds.add(qid)
             self._send(header, blobs)
             return self._serve(kernel, timeout, qid)
