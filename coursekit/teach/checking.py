@@ -28,6 +28,8 @@ from .sandbox import Sizes, find_bwrap, launcher
 
 __all__ = ["CheckingProcess", "PartResult"]
 
+MAX_REQUESTS = 100_000  # requests of one check to the kernel (an endless remote iterator stops)
+
 
 @dataclass
 class PartResult:
@@ -114,6 +116,7 @@ class CheckingProcess:
         kernel: Kernel,
         timeout: float,
         names: list[str] = (),
+        until: float = float("inf"),
     ) -> PartResult:
         """Run one part; `values` (the export's JSON body and files) if this process lacks them,
         of which only `names` (what the check reads) are passed on: a kernel that hands over more
@@ -132,19 +135,21 @@ class CheckingProcess:
                 header["errors"] = {k: v for k, v in errors.items() if k in names}
                 self.holds.add(qid)
             self._send(header, blobs)
-            return self._serve(kernel, timeout, qid)
+            return self._serve(kernel, timeout, qid, until)
         except (TimeoutError, EOFError, BrokenPipeError, OSError, ValueError) as err:
             self.stop()
             if isinstance(err, TimeoutError):
                 return PartResult("timeout", f"the check ran for more than {timeout:.0f} s")
             return PartResult("error", f"the checking process stopped ({type(err).__name__})")
 
-    def _serve(self, kernel: Kernel, timeout: float, qid: str) -> PartResult:
+    def _serve(self, kernel: Kernel, timeout: float, qid: str, until: float) -> PartResult:
+        """Carry the checker's requests until it is done: its own time is limited to `timeout`
+        (time spent in the kernel aside), every request to `timeout`, the whole to `until`."""
         calls: list[str] = []
         spent = 0.0
         start = time.monotonic()
         while True:
-            self.pipe.deadline = start + spent + timeout
+            self.pipe.deadline = min(start + spent + timeout, until)
             header, blobs = read_frame(self.pipe)
             if header.get("type") == "done":
                 return PartResult(header.get("status", "error"), header.get("message", ""),
@@ -154,7 +159,9 @@ class CheckingProcess:
                 raise ValueError("unexpected frame")
             t0 = time.monotonic()
             calls.append(str(header.get("op")))
-            reply, files = self._carry(header, blobs, kernel, timeout, qid)
+            if len(calls) > MAX_REQUESTS or t0 >= until:
+                raise TimeoutError
+            reply, files = self._carry(header, blobs, kernel, min(timeout, until - t0), qid)
             spent += time.monotonic() - t0
             self._send(reply, files)
 

@@ -60,7 +60,7 @@ def _phase(checker, plan, run, kernel, part, todo, timeout, deadline) -> dict:  
             code = check.visible + "\n" + check.hidden  # a restarted checker: run it all again
         assigned = bound_names(check.visible) if part == "visible" else []
         results[qid] = checker.run(
-            qid, part, code, run.values.get(qid), assigned, kernel, min(timeout, left), check.names
+            qid, part, code, run.values.get(qid), assigned, kernel, timeout, check.names, deadline
         )
     return results
 
