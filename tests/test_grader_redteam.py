@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_grader_limits import FORKS
 from test_teach import make_lesson
 
 from coursekit.teach import build, grade
@@ -146,22 +147,7 @@ for pid in (os.getppid(), 1, -1):
     except OSError:
         pass""",
     "memory_hog": "hog = b'x' * (12 * 2**30)\ntotal = sum(data)",
-    "fork_bomb": """import os, time
-started = 0
-for _ in range(500):
-    try:
-        if os.fork() == 0:
-            time.sleep(2)
-            os._exit(0)
-        started += 1
-    except OSError:
-        break
-print('children started:', started)
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        break""",
+    "fork_bomb": FORKS,
     "huge_output": "for i in range(100_000):\n    print('x' * 100)\ntotal = sum(data)",
 }
 FUNCTION_REPLIES = """def square(x):

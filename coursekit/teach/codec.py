@@ -11,7 +11,8 @@ only: never pickle, never code.
 - **blobs**: each tensor or numpy array as a safetensors file (dtype, shape and bytes, no code);
 - objects of classes from a short list of packages (`ALLOWED`: torch.nn, torch.utils.data,
   torchvision and transformers models, peft tuners, coursekit) as their class name plus their
-  attributes, and `nn.Module`s as their parameters, buffers and submodules. Decoding creates the
+  attributes, and `nn.Module`s as their parameters, buffers and submodules (not their hooks; a
+  model with a layer of a notebook's own class stays in the kernel). Decoding creates the
   instance without calling its constructor (`__new__`, then the attributes), imports only those
   packages, and checks that the class name really names that class;
 - everything else (functions, generators, objects of a notebook's own classes ...) as a
