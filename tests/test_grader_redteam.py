@@ -206,7 +206,7 @@ def forge(stream, kind, content=None, parent=None, *args, **kw):
 kernel.session.send = forge
 fraction = 0.0"""
 # Not protected, and documented so: context comes from the same kernel as the answer. Flagged.
-CONTEXT = "stages = [{'part': 'stage6', 'params': 0}, {'part': 'x', 'params': 1}]\nfraction = 0.0"
+CONTEXT = "stages = [{'part': 'stage6', 'params': 1}, {'part': 'x', 'params': 3}]\nfraction = 0.25"
 UNINTERRUPTIBLE = """def square(x):
     return x * x
 while True:
@@ -217,7 +217,7 @@ while True:
         pass"""
 # Every student's expected points per question: the attacks must not change anybody else's.
 EXPECTED = {
-    "aaa_honest": [1, 1, 1],
+    "0_honest": [1, 1, 1],
     "a_killer": [0, 1, 1],
     "ast_transformer": [0, 1, 1],
     "big_message": [0, 1, 1],
@@ -297,7 +297,7 @@ def graded(tmp_path_factory):
     (copy,) = build("student", source, tmp / "student", "")
     subs, out = tmp / "subs", tmp / "grades"
     honest = _submit(copy, subs / "honest" / "97_redteam.ipynb", RIGHT)
-    for name in ("aaa_honest", "zzz_honest"):
+    for name in ("0_honest", "zzz_honest"):
         _submit(copy, subs / name / "97_redteam.ipynb", RIGHT)
     secrets = [str(p) for p in (source, source.parent, honest, subs, out, tmp)]
     marker = tmp / "leftover-was-here"

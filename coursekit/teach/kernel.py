@@ -255,7 +255,7 @@ class Kernel:
                 message += "; it ignored the interrupt, so the kernel was killed and restarted"
                 self.broken = message
             return CellRun("timeout" if state == "idle" else "hung", message, outputs)
-        content = self._reply(msg_id, 30.0)
+        content = self._reply(msg_id, 10.0)
         if content.get("ename") in ("NoReply", "Dropped") and not self.broken:
             self.broken = (
                 "its reply was larger than the grader accepts; the kernel was restarted"
