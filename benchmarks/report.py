@@ -241,11 +241,13 @@ def _text(sec: dict) -> str:
 
 
 def _grading(sec: dict) -> str:
-    cols = [("grader", "grader"), ("seconds", "s per submission"), ("score", "score"),
+    cols = [("grader", "grader"), ("seconds", "s per submission"),
+            ("cpu_seconds", "CPU s per submission"), ("score", "score"),
             ("repeats", "repeats")]  # fmt: skip
     return (
         f"{sec['lesson']}, its solutions copy; baseline: `coursekit/teach` at {sec['baseline']}."
-        f"\n\n{table(sec['rows'], cols)}\n\nNow / before: **{sec['ratio']}x** (target at most "
+        f"\n\n{table(sec['rows'], cols)}\n\nNow / before: **{sec['ratio']}x** wall, "
+        f"**{sec.get('cpu_ratio', '-')}x** CPU (target at most "
         f"{sec['target']}x; met: {sec['met']}; full marks from both: {sec['full_marks']})."
     )
 
