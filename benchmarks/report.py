@@ -281,6 +281,16 @@ def _sft(sec: dict) -> str:
         f"- fit / TRL: time per token {sec['time_ratio']:.3f}, peak memory added "
         f"{sec['memory_ratio']:.3f} (below 1: fit is faster / leaner).",
     ])  # fmt: skip
+def _grading(sec: dict) -> str:
+    cols = [("grader", "grader"), ("seconds", "s per submission"),
+            ("cpu_seconds", "CPU s per submission"), ("score", "score"),
+            ("repeats", "repeats")]  # fmt: skip
+    return (
+        f"{sec['lesson']}, its solutions copy; baseline: `coursekit/teach` at {sec['baseline']}."
+        f"\n\n{table(sec['rows'], cols)}\n\nNow / before: **{sec['ratio']}x** wall, "
+        f"**{sec.get('cpu_ratio', '-')}x** CPU (target at most "
+        f"{sec['target']}x; met: {sec['met']}; full marks from both: {sec['full_marks']})."
+    )
 
 
 TITLES = {
@@ -293,6 +303,7 @@ TITLES = {
     "text": ("7. The text track at full length (lesson 05's recipe)", _text),
     "photos": ("8. Your own photos: finetune vs ImageFolder + DataLoader", _photos),
     "sft": ("9. Instruction tuning: fit against TRL's SFTTrainer (lesson 08)", _sft),
+    "grading": ("10. Grading a submission, before and now", _grading),
 }
 
 

@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--out", type=Path, default=Path("build/grades"))
     p_grade.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p_grade.add_argument("--submission-timeout", type=int, default=3600, help="s per submission")
-    p_grade.add_argument("--memory-gb", type=float, default=0, help="kernel memory limit (0: none)")
+    p_grade.add_argument(
+        "--memory-gb", type=float, default=6, help="memory of a sandbox and its children (0: none)"
+    )
+    p_grade.add_argument("--max-processes", type=int, default=512, help="per sandbox (0: none)")
+    p_grade.add_argument("--cpus", type=float, default=0, help="cores per sandbox (0: no cap)")
     p_grade.add_argument("--max-output-mb", type=float, default=5, help="output per cell")
     p_grade.add_argument(
         "--unsafe-no-sandbox",
@@ -210,6 +214,8 @@ def _grade(args: argparse.Namespace) -> int:
         args.memory_gb,
         args.max_output_mb,
         sandbox=not args.unsafe_no_sandbox,
+        max_processes=args.max_processes,
+        cpus=args.cpus,
     )
     try:
         reports = grade(args.submissions, args.source, args.out, args.timeout, limits)
@@ -217,7 +223,9 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"coursekit grade: {err}", file=sys.stderr)
         return 2
     digest = (args.out / MANIFEST).read_bytes() if reports else b""
-    print(f"reports in {args.out}/ (grades.json, grades.csv, feedback/, executed/, {MANIFEST})")
+    print(
+        f"reports in {args.out}/ (grades.json/.csv, gradebook.csv, feedback/, results/, executed/)"
+    )
     if digest:
         import hashlib
 
