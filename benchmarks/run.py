@@ -47,7 +47,16 @@ from . import course as course_section  # noqa: E402
 from . import own_photos as photos_section  # noqa: E402
 
 SECTIONS = (
-    "loops", "caching", "strategies", "data", "gpu", "course", "grading", "text", "photos", "sft"
+    "loops",
+    "caching",
+    "strategies",
+    "data",
+    "gpu",
+    "course",
+    "grading",
+    "text",
+    "photos",
+    "sft",
 )
 CPU_SKIPS = ("text",)  # about 30 min on a 2-core CPU: run it with --only text
 RESULTS = Path(__file__).resolve().parent / "results"
