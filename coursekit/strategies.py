@@ -17,8 +17,15 @@ side instead of folklore. Each row of the result holds:
     peak_mb                          how far training pushed memory above where it started
                                      (CUDA: allocated tensors; CPU: the process's resident memory)
     optimizer_state_bytes            what AdamW (or your optimizer) kept per trainable weight
+    seed, correct, history           the seed; 1/0 per test example (for paired comparisons);
+                                     the run's `History` (learning curves, with `val` per epoch)
 
-Plot the table with `viz.plot_strategies`.
+One run is one draw: another seed (another head initialisation, dropout, shuffle) gives another
+accuracy. `run_strategies(..., seeds=(0, 1, 2))` trains every strategy once per seed;
+`summarize(rows)` gives one row per strategy with its accuracy over seeds (`claims.Measure`,
+whose SE counts the seed spread and the test-set size), and `difference(rows, a, b)` the paired
+difference of two strategies, the sharp test when they share seeds and test examples.
+Plot the table with `viz.plot_strategies`, the curves with `viz.plot_runs`. Lessons 05 and 06.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .claims import accuracy_se
+from .claims import Measure, accuracy_se, over_seeds, paired
 from .cost import optimizer_state_bytes
 from .device import peak_memory, resolve_device, seed_everything
 from .evaluation import predict
@@ -46,7 +53,7 @@ from .optim import make_optimizer
 from .params import count_parameters
 from .train import fit
 
-__all__ = ["Strategy", "run_strategies", "run_strategy"]
+__all__ = ["Strategy", "difference", "run_strategies", "run_strategy", "summarize"]
 
 
 @dataclass
@@ -58,8 +65,9 @@ class Strategy:
     lr: learning rate of the default optimizer (AdamW over the trainable parameters).
     optimizer: `model -> optimizer` instead, e.g. discriminative learning rates from
         `freezing.param_groups`.
-    data: `(train, test)` for this strategy alone (e.g. cached features for a linear probe); the
-        labels must match the shared splits. Default: the splits given to `run_strategies`.
+    data: `(train, test)` or `(train, test, val)` for this strategy alone (e.g. cached features
+        for a linear probe); the labels must match the shared splits. Default: the splits given
+        to `run_strategies`.
     epochs: overrides the sweep's epochs (a head on cached features can afford many).
     setup_seconds: one-off work done before the sweep for this strategy, e.g. extracting the
         features it trains on (`features.last_extraction()["compute_seconds"]`); added to seconds.
@@ -71,7 +79,7 @@ class Strategy:
     build: Callable[[], nn.Module]
     lr: float = 1e-3
     optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None
-    data: tuple[Any, Any] | None = None
+    data: tuple[Any, ...] | None = None
     epochs: int | None = None
     setup_seconds: float = 0.0
     frozen_elsewhere: int = 0
@@ -111,13 +119,18 @@ def run_strategy(
     device: torch.device | str | None = None,
     seed: int = 0,
     checkpoints: str | Path | None = None,
+    val: Any = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Build, train and test one strategy; return (its row, the trained model). See the module
-    docstring for the columns. `checkpoints`: a folder; the strategy's `fit` checkpoints into a
-    subfolder named for it and resumes from there (a resumed run's `seconds` counts only the
-    part trained in this session; `train_seconds` comes from the restored history)."""
+    docstring for the columns. `val`: validation data scored after every epoch (the learning
+    curves in `row["history"]`; a strategy with its own `data` is validated on its third item,
+    if any). `checkpoints`: a folder; the strategy's `fit` checkpoints into a subfolder named
+    for it and resumes from there (a resumed run's `seconds` counts only the part trained in
+    this session; `train_seconds` comes from the restored history)."""
     device = resolve_device(device)
-    train, test = strategy.data if strategy.data is not None else (train, test)
+    if strategy.data is not None:
+        train, test, *own_val = strategy.data
+        val = own_val[0] if own_val else None
     epochs = strategy.epochs if strategy.epochs is not None else epochs
     _release_freed_memory()
     seed_everything(seed)
@@ -134,6 +147,7 @@ def run_strategy(
         history = fit(
             model,
             train,
+            val,
             epochs=epochs,
             optimizer=opt,
             batch_size=batch_size,
@@ -149,6 +163,7 @@ def run_strategy(
     acc = accuracy(logits, labels)
     row = {
         "strategy": strategy.name,
+        "seed": seed,
         "accuracy": acc,
         "accuracy_se": accuracy_se(acc, len(labels)),
         "n_test": len(labels),
@@ -163,6 +178,8 @@ def run_strategy(
         "peak_mb": mem.increase_mb,
         "optimizer_state_bytes": optimizer_state_bytes(opt),
         "epochs": len(history.epochs),
+        "correct": (logits.argmax(1) == labels).float().numpy(),
+        "history": history,
     }
     return row, model
 
@@ -183,38 +200,103 @@ def run_strategies(
     batch_size: int = 16,
     device: torch.device | str | None = None,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    val: Any = None,
     progress: bool = True,
     checkpoints: str | Path | None = None,
+    on_trained: Callable[[dict[str, Any], nn.Module], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
-    """Run every strategy on the same task: `(rows, models)`, one row and one trained model per
-    strategy, in the order given. `train` / `test` are datasets `fit` accepts (a strategy may
-    bring its own, see `Strategy.data`); every strategy starts from the same seed.
-    `checkpoints`: a folder (e.g. `drive.resumable("06", "strategies")`); each strategy resumes
-    from its own subfolder, so a disconnect costs at most one epoch of one strategy."""
+    """Run every strategy on the same task: `(rows, models)`, one row per strategy and seed (in
+    the order given, seed by seed) and the trained model of every strategy's first seed.
+
+    `train` / `test` (/ `val`, scored after every epoch) are datasets `fit` accepts (a strategy
+    may bring its own, see `Strategy.data`); every strategy starts from the same seed. `seeds`:
+    several seeds, e.g. (0, 1, 2), for `summarize` and `difference`; default `(seed,)`.
+    `on_trained(row, model)` is called after each run (e.g. to measure something on every
+    seed's model without keeping them all). `checkpoints`: a folder (e.g.
+    `drive.resumable("06", "strategies")`); each strategy (and seed, with several) resumes from
+    its own subfolder, so a disconnect costs at most one epoch of one run."""
     if not strategies:
         raise ValueError("no strategies given: pass a list of Strategy(name, build, ...)")
     names = [s.name for s in strategies]
     if len(set(names)) != len(names):
         raise ValueError(f"strategy names must be unique, got {names}")
+    seeds = list(seeds) if seeds is not None else [seed]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     truth = _labels(test)
-    rows, models = [], {}
     for strategy in strategies:
         if strategy.data is not None and not torch.equal(_labels(strategy.data[1]), truth):
             raise ValueError(
                 f"strategy {strategy.name!r} brings its own test data with other labels: every "
                 "strategy must be tested on the same examples (e.g. the features of the test split)"
             )
-        row, model = run_strategy(
-            strategy, train, test, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
-            checkpoints=checkpoints,
-        )  # fmt: skip
-        rows.append(row)
-        models[strategy.name] = model
-        if progress:
-            print(
-                f"{row['strategy']:>28} | accuracy {row['accuracy']:.3f} ± "
-                f"{row['accuracy_se']:.3f} | {row['steps']:>4} steps | "
-                f"{row['trainable']:>11,} trainable | {row['seconds']:6.1f} s | "
-                f"peak +{row['peak_mb']:.0f} MB"
-            )
+    rows, models = [], {}
+    for s in seeds:
+        folder = checkpoints
+        if checkpoints is not None and len(seeds) > 1:
+            folder = Path(checkpoints) / f"seed{s}"
+        for strategy in strategies:
+            row, model = run_strategy(
+                strategy, train, test, epochs=epochs, batch_size=batch_size, device=device,
+                seed=s, checkpoints=folder, val=val,
+            )  # fmt: skip
+            rows.append(row)
+            models.setdefault(strategy.name, model)
+            if on_trained is not None:
+                on_trained(row, model)
+            if progress:
+                _print_row(row, len(seeds) > 1)
     return rows, models
+
+
+def _print_row(row: dict[str, Any], with_seed: bool) -> None:
+    seed = f" | seed {row['seed']}" if with_seed else ""
+    print(
+        f"{row['strategy']:>28}{seed} | accuracy {row['accuracy']:.3f} ± "
+        f"{row['accuracy_se']:.3f} | {row['steps']:>4} steps | {row['trainable']:>11,} trainable "
+        f"| {row['seconds']:6.1f} s | peak +{row['peak_mb']:.0f} MB"
+    )
+
+
+# --- several seeds: one row per strategy, paired differences ---------------------------------
+
+
+def _runs(rows: Sequence[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    runs = sorted((r for r in rows if r["strategy"] == name), key=lambda r: r["seed"])
+    if not runs:
+        known = sorted({r["strategy"] for r in rows})
+        raise ValueError(f"no runs of {name!r}; the rows hold {known}")
+    return runs
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per strategy (first-seen order): `accuracy` and `accuracy_se` of the mean over
+    seeds (`claims.over_seeds` on the per-example results: seed spread plus test-set size),
+    `measure` (that `claims.Measure`), `seeds`, `per_seed` (each seed's accuracy), and the mean
+    over seeds of every other number (seconds, steps, peak_mb...). Counts are the same for all
+    seeds (trainable, total, optimizer_state_bytes)."""
+    out = []
+    for name in dict.fromkeys(r["strategy"] for r in rows):
+        runs = _runs(rows, name)
+        measure = over_seeds([r["correct"] for r in runs])
+        row: dict[str, Any] = {"strategy": name}
+        for key, value in runs[0].items():
+            if key in ("strategy", "seed", "correct", "history", "accuracy", "accuracy_se"):
+                continue
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                mean = sum(r[key] for r in runs) / len(runs)
+                row[key] = int(mean) if isinstance(value, int) and mean == int(mean) else mean
+        row.update(accuracy=measure.mean, accuracy_se=measure.se, measure=measure,
+                   seeds=len(runs), per_seed=[r["accuracy"] for r in runs])  # fmt: skip
+        out.append(row)
+    return out
+
+
+def difference(rows: Sequence[dict[str, Any]], a: str, b: str) -> Measure:
+    """Accuracy of strategy `a` minus strategy `b`, paired seed by seed and test example by test
+    example (`claims.paired`): what the seeds and the test set share cancels out."""
+    runs_a, runs_b = _runs(rows, a), _runs(rows, b)
+    if [r["seed"] for r in runs_a] != [r["seed"] for r in runs_b]:
+        raise ValueError(f"{a!r} and {b!r} were not run with the same seeds")
+    return paired([r["correct"] for r in runs_a], [r["correct"] for r in runs_b])

@@ -12,10 +12,11 @@ from torch.utils.data import TensorDataset
 
 from coursekit.datasets import TensorDictDataset
 from coursekit.freezing import freeze_all_but_head
+from coursekit.history import History
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
 from coursekit.strategies import Strategy, run_strategies
-from coursekit.viz import plot_forgetting, plot_strategies
+from coursekit.viz import plot_forgetting, plot_runs, plot_strategies
 
 from helpers import tiny_classifier
 
@@ -153,3 +154,57 @@ def test_a_sweep_resumed_after_a_disconnect_gives_the_uninterrupted_results(tmp_
     again, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False,
                               checkpoints=tmp_path)  # fmt: skip
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in whole]
+
+
+def test_several_seeds_give_one_row_each_and_a_summary_with_paired_differences():
+    """Seeds change the run (init, shuffle); `summarize` averages them per strategy with an SE
+    from the seeds and the test examples, `difference` pairs them example by example."""
+    from coursekit.claims import Measure
+    from coursekit.strategies import difference, summarize
+
+    strategies = [Strategy("head only", head_only, lr=1e-2), Strategy("full", tiny_classifier)]
+    seen = []
+    rows, models = run_strategies(
+        strategies, TRAIN, TEST, epochs=2, batch_size=8, seeds=(0, 1, 2), val=TEST,
+        progress=False, on_trained=lambda row, model: seen.append(row["seed"]),
+    )  # fmt: skip
+    assert [(r["strategy"], r["seed"]) for r in rows] == [
+        (s, seed) for seed in (0, 1, 2) for s in ("head only", "full")
+    ]
+    assert seen == [0, 0, 1, 1, 2, 2] and list(models) == ["head only", "full"]
+    for r in rows:
+        assert r["correct"].shape == (12,) and r["correct"].mean() == pytest.approx(r["accuracy"])
+        assert len(r["history"].metric("val_loss")) == 2  # validated after each epoch
+    full_runs = [r for r in rows if r["strategy"] == "full"]
+    assert (
+        len({tuple(r["correct"]) for r in full_runs} | {r["history"].steps[0] for r in full_runs})
+        > 1
+    )
+    summary = summarize(rows)
+    assert [s["strategy"] for s in summary] == ["head only", "full"]
+    head = summary[0]
+    assert isinstance(head["measure"], Measure) and head["seeds"] == 3
+    assert head["accuracy"] == pytest.approx(sum(head["per_seed"]) / 3)
+    assert head["accuracy_se"] > 0 and head["steps"] == 6 and head["trainable"] == 34
+    diff = difference(rows, "full", "head only")
+    assert diff.mean == pytest.approx(summary[1]["accuracy"] - head["accuracy"])
+    assert len(diff.values) == 3
+    with pytest.raises(ValueError, match="no runs of 'lora'"):
+        difference(rows, "lora", "full")
+    with pytest.raises(ValueError, match="distinct"):
+        run_strategies(strategies, TRAIN, TEST, epochs=1, seeds=(0, 0), progress=False)
+    fig = plot_runs(rows, title="two strategies, three seeds")
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].lines) == 2 * (3 + 1)  # per strategy: 3 seeds + their mean
+    with pytest.raises(ValueError, match="at least one recorded epoch"):
+        plot_runs({"empty": [History()]})
+
+
+def test_a_seeded_sweep_checkpoints_each_seed_in_its_own_folder(tmp_path):
+    strategies = [Strategy("full", tiny_classifier)]
+    rows, _ = run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, seeds=(3, 4),
+                             progress=False, checkpoints=tmp_path)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed3", "seed4"]
+    again, _ = run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, seeds=(3, 4),
+                              progress=False, checkpoints=tmp_path)  # fmt: skip
+    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]
