@@ -1,31 +1,6 @@
-"""Strategy sweep: several ways of adapting one pre-trained model, one call each, one tidy table.
-
-A *strategy* is how much of a pre-trained model may change and how fast: a linear probe on cached
-features, the head plus the last blocks, full fine-tuning with discriminative learning rates,
-LoRA, ... `run_strategies` trains each one on the same task with `fit`, tests it on the same
-split and measures what it cost, so the choice between them rests on numbers measured side by
-side instead of folklore. Each row of the result holds:
-
-    strategy, accuracy, macro_f1     on the test split (graded here, never by the strategy)
-    accuracy_se, n_test              the accuracy's binomial standard error on n_test examples
-                                     (two strategies closer than ~2 SE apart are a tie)
-    trainable, total, trainable_pct  parameters (`total` includes a frozen encoder whose
-                                     features were cached: it still runs, once)
-    seconds                          wall time from pre-trained weights to a trained model:
-                                     setup (e.g. feature extraction) + build + training
-    train_seconds, steps, s_per_step the training loop alone (`fit`, no validation pass)
-    peak_mb                          how far training pushed memory above where it started
-                                     (CUDA: allocated tensors; CPU: the process's resident memory)
-    optimizer_state_bytes            what AdamW (or your optimizer) kept per trainable weight
-    seed, correct, history           the seed; 1/0 per test example (for paired comparisons);
-                                     the run's `History` (learning curves, with `val` per epoch)
-
-One run is one draw: another seed (another head initialisation, dropout, shuffle) gives another
-accuracy. `run_strategies(..., seeds=(0, 1, 2))` trains every strategy once per seed;
-`summarize(rows)` gives one row per strategy with its accuracy over seeds (`claims.Measure`,
-whose SE counts the seed spread and the test-set size), and `difference(rows, a, b)` the paired
-difference of two strategies, the sharp test when they share seeds and test examples.
-Plot the table with `viz.plot_strategies`, the curves with `viz.plot_runs`. Lessons 05 and 06.
+"""Running a sweep: every strategy trained on the same task with `fit`, tested on the same split,
+its cost measured, once per seed (see the package docstring for the columns of a row).
+Lessons 05 and 06.
 """
 
 from __future__ import annotations
@@ -44,16 +19,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .claims import Measure, accuracy_se, over_seeds, paired
-from .cost import optimizer_state_bytes
-from .device import peak_memory, resolve_device, seed_everything
-from .evaluation import predict
-from .metrics import accuracy, macro_f1
-from .optim import make_optimizer
-from .params import count_parameters
-from .train import fit
+from ..claims import accuracy_se
+from ..cost import optimizer_state_bytes
+from ..device import peak_memory, resolve_device, seed_everything
+from ..evaluation import predict
+from ..metrics import accuracy, macro_f1
+from ..optim import make_optimizer
+from ..params import count_parameters
+from ..train import fit
 
-__all__ = ["Strategy", "difference", "run_strategies", "run_strategy", "summarize"]
+__all__ = ["Strategy", "run_strategies", "run_strategy"]
 
 
 @dataclass
@@ -257,46 +232,3 @@ def _print_row(row: dict[str, Any], with_seed: bool) -> None:
         f"{row['accuracy_se']:.3f} | {row['steps']:>4} steps | {row['trainable']:>11,} trainable "
         f"| {row['seconds']:6.1f} s | peak +{row['peak_mb']:.0f} MB"
     )
-
-
-# --- several seeds: one row per strategy, paired differences ---------------------------------
-
-
-def _runs(rows: Sequence[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    runs = sorted((r for r in rows if r["strategy"] == name), key=lambda r: r["seed"])
-    if not runs:
-        known = sorted({r["strategy"] for r in rows})
-        raise ValueError(f"no runs of {name!r}; the rows hold {known}")
-    return runs
-
-
-def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per strategy (first-seen order): `accuracy` and `accuracy_se` of the mean over
-    seeds (`claims.over_seeds` on the per-example results: seed spread plus test-set size),
-    `measure` (that `claims.Measure`), `seeds`, `per_seed` (each seed's accuracy), and the mean
-    over seeds of every other number (seconds, steps, peak_mb...). Counts are the same for all
-    seeds (trainable, total, optimizer_state_bytes)."""
-    out = []
-    for name in dict.fromkeys(r["strategy"] for r in rows):
-        runs = _runs(rows, name)
-        measure = over_seeds([r["correct"] for r in runs])
-        row: dict[str, Any] = {"strategy": name}
-        for key, value in runs[0].items():
-            if key in ("strategy", "seed", "correct", "history", "accuracy", "accuracy_se"):
-                continue
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                mean = sum(r[key] for r in runs) / len(runs)
-                row[key] = int(mean) if isinstance(value, int) and mean == int(mean) else mean
-        row.update(accuracy=measure.mean, accuracy_se=measure.se, measure=measure,
-                   seeds=len(runs), per_seed=[r["accuracy"] for r in runs])  # fmt: skip
-        out.append(row)
-    return out
-
-
-def difference(rows: Sequence[dict[str, Any]], a: str, b: str) -> Measure:
-    """Accuracy of strategy `a` minus strategy `b`, paired seed by seed and test example by test
-    example (`claims.paired`): what the seeds and the test set share cancels out."""
-    runs_a, runs_b = _runs(rows, a), _runs(rows, b)
-    if [r["seed"] for r in runs_a] != [r["seed"] for r in runs_b]:
-        raise ValueError(f"{a!r} and {b!r} were not run with the same seeds")
-    return paired([r["correct"] for r in runs_a], [r["correct"] for r in runs_b])
