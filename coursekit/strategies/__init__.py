@@ -29,11 +29,13 @@ difference of two strategies, the sharp test when they share seeds and test exam
 Plot the table with `viz.plot_strategies`, the curves with `viz.plot_runs`. Lessons 05 and 06.
 """
 
+from .checklist import checklist
 from .compare import closer_to, difference, per_example, summarize
 from .sweep import Strategy, run_strategies, run_strategy
 
 __all__ = [
     "Strategy",
+    "checklist",
     "closer_to",
     "difference",
     "per_example",
