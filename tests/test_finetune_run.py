@@ -99,20 +99,28 @@ def test_the_exported_text_model_predicts_as_before_export(text_run):
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["classes"] == ["negative", "positive"]
     assert run["choices"]["strategy"] == "lora (as asked)"
+    assert run["choices"]["trainable"].startswith("74,498 of")  # the LoRA of lessons 05 and 06
     # written by the trained LoRA model before merging and export
     before = [json.loads(line) for line in (out / "test_predictions.jsonl").open(encoding="utf-8")]
     texts = [r["input"] for r in before]
     assert len(texts) == 8  # 15% of 30 tweets per class (round(4.5) = 4), two classes
-    model = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        out / "model",
+        trust_remote_code=True,  # mean pooling: the folder's own few lines of code
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert type(model).__name__ == "MeanPoolingClassifier"
+    assert (out / "model" / "mean_pooling_model.py").is_file()
     batch = tokenizer(
         texts, padding="max_length", truncation=True, max_length=32, return_tensors="pt"
     )
     with torch.no_grad():
         after = model(**batch).logits.softmax(-1)
     assert torch.allclose(after, torch.tensor([r["probabilities"] for r in before]), atol=1e-4)
-    classify = pipeline("text-classification", model=str(out / "model"), device="cpu")
+    classify = pipeline(
+        "text-classification", model=str(out / "model"), device="cpu", trust_remote_code=True
+    )
     labels = [r["label"] for r in classify(texts, truncation=True, max_length=32)]
     assert labels == [r["predicted"] for r in before]
     assert [r["label"] for r in Predictor(out).predict(texts)] == labels
@@ -120,21 +128,25 @@ def test_the_exported_text_model_predicts_as_before_export(text_run):
 
 def test_lora_run_saves_a_peft_adapter_equal_to_the_merged_model(text_run):
     from peft import PeftModel
-
-    from coursekit.models import load_pretrained, load_tokenizer
-
-    csv, out = text_run
-    base = load_pretrained("minilm", 2)
-    peft_model = PeftModel.from_pretrained(base, out / "adapter").eval()
     from transformers import AutoModelForSequenceClassification
 
-    merged = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    from coursekit.heads import text_classifier
+    from coursekit.models import load_tokenizer
+
+    csv, out = text_run
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["target_modules"] == ["query", "value"] and config["modules_to_save"] == ["head"]
+    base = text_classifier(2)  # the text model of lessons 05-07, as finetune trains it
+    peft_model = PeftModel.from_pretrained(base, out / "adapter").eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        out / "model", trust_remote_code=True
+    ).eval()
     texts = load_data(csv).items[:8]
     batch = load_tokenizer("minilm")(
         texts, padding=True, truncation=True, max_length=32, return_tensors="pt"
     )
     with torch.no_grad():
-        a, b = peft_model(**batch).logits, merged(**batch).logits
+        a, b = peft_model(**batch), merged(**batch).logits
     assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
 
 

@@ -272,3 +272,10 @@ def test_the_checklist_prints_six_answers_from_the_numbers():
     assert "2.7x as far as LP-FT" in lines[4]  # exp(1.0)
     assert "probe is behind the best strategy beyond the noise" in lines[5]
     assert "128 examples" in lines[5]
+
+
+def test_a_strategy_may_bring_its_own_batch_size_and_epochs():
+    strategies = [Strategy("big batches", head_only, lr=1e-2, batch_size=24, epochs=3),
+                  Strategy("sweep's", head_only, lr=1e-2)]  # fmt: skip
+    rows, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
+    assert [(r["steps"], r["epochs"]) for r in rows] == [(3, 3), (6, 2)]  # 24 examples

@@ -21,6 +21,7 @@ from torch import nn
 from coursekit.config import settings
 from coursekit.device import pick_device, seed_everything
 from coursekit.evaluation import predict
+from coursekit.heads import text_classifier
 from coursekit.history import History
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.params import count_parameters
@@ -211,7 +212,7 @@ def finetune(
 
     seed_everything(seed)
     device = torch.device(device) if device is not None else pick_device()
-    net = load_pretrained(plan.model, data.num_classes)
+    net = _pretrained(plan.model, data)
     build.apply_strategy(net, plan.strategy, data.kind)
     counts = count_parameters(net)
     plan.choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
@@ -253,6 +254,14 @@ def finetune(
     _export(result, plan.model, plan.image_size, sets["test"])
     _report(result, labels, data_report(data, plan.tokenizer, plan.max_length))
     return result
+
+
+def _pretrained(name: str, data: UserData) -> nn.Module:
+    """The pre-trained model with a new head: for texts on MiniLM, the text classifier of lessons
+    05 and 06 (`heads.text_classifier`: mean pooling, the pooling lesson 03 measured better)."""
+    if data.kind == "text" and name == "minilm":
+        return text_classifier(data.num_classes)
+    return load_pretrained(name, data.num_classes)
 
 
 def _export(result: FinetuneResult, name: str, size: int | None, test_set: Any) -> None:

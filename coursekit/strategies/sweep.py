@@ -44,6 +44,7 @@ class Strategy:
         for a linear probe); the labels must match the shared splits. Default: the splits given
         to `run_strategies`.
     epochs: overrides the sweep's epochs (a head on cached features can afford many).
+    batch_size: overrides the sweep's batch size (e.g. larger batches for a head on features).
     setup_seconds: one-off work done before the sweep for this strategy, e.g. extracting the
         features it trains on (`features.last_extraction()["compute_seconds"]`); added to seconds.
     frozen_elsewhere: parameters this strategy uses outside its model, e.g. the frozen encoder
@@ -56,6 +57,7 @@ class Strategy:
     optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None
     data: tuple[Any, ...] | None = None
     epochs: int | None = None
+    batch_size: int | None = None
     setup_seconds: float = 0.0
     frozen_elsewhere: int = 0
 
@@ -107,6 +109,7 @@ def run_strategy(
         train, test, *own_val = strategy.data
         val = own_val[0] if own_val else None
     epochs = strategy.epochs if strategy.epochs is not None else epochs
+    batch_size = strategy.batch_size if strategy.batch_size is not None else batch_size
     _release_freed_memory()
     seed_everything(seed)
     start = time.perf_counter()
