@@ -175,3 +175,28 @@ def test_exercise_07_q2_predicting_with_onnxruntime_alone(image_run):
         check("07.q2", lambda p: [0] * len(p), out_dir=result.out_dir, files=files)
     with pytest.raises(Wrong, match="not a function"):
         check("07.q2", labels(files), out_dir=result.out_dir, files=files)
+
+
+def test_early_stopping_reaches_fit_and_the_text_model_is_the_course_one(tmp_path, monkeypatch):
+    """finetune hands `early_stopping` to fit (which keeps the best epoch either way), and a
+    text run trains lessons 05-06's classifier: mean pooling, LoRA on query/value + the head."""
+    require_asset("tweets")
+    require_asset("minilm")
+    import importlib
+
+    run_module = importlib.import_module("coursekit.finetune.run")
+    from coursekit.heads import TextClassifier
+    from coursekit.history import History
+
+    seen = {}
+
+    def fake_fit(model, *args, **kwargs):
+        seen.update(kwargs, model=model)
+        return History(epochs=[{"epoch": 1, "train_loss": 0.5, "val_loss": 0.5}])
+
+    monkeypatch.setattr(run_module, "fit", fake_fit)
+    csv = tweets_csv(tmp_path / "t.csv", per_class=60, binary=True)
+    result = finetune(csv, tmp_path / "out", epochs=1, max_length=16, early_stopping=2)
+    assert seen["early_stopping"] == 2 and seen["restore_best"] is True
+    assert isinstance(seen["model"], TextClassifier) and seen["model"].pooling == "mean"
+    assert result.choices["trainable"].startswith("74,498 of")  # 60 per class: LoRA

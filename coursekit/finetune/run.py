@@ -177,6 +177,7 @@ def finetune(
     image_size: int | None = None,
     max_length: int | None = None,
     train_per_class: int | None = None,
+    early_stopping: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     **load_kwargs: Any,
@@ -185,7 +186,10 @@ def finetune(
     `datasets.Dataset`, or `load_data`'s result) and write everything to `out_dir`.
 
     Every argument left at None is chosen for the data and the run mode, and printed with the
-    reason. `load_kwargs` go to `load_data` (text_column, label_column, encoding, skip_bad...).
+    reason. The weights of the epoch with the lowest validation loss are the ones tested and
+    exported; `early_stopping=N` also stops training after N epochs without a lower one
+    (`callbacks.EarlyStopping`, lesson 00). `load_kwargs` go to `load_data` (text_column,
+    label_column, encoding, skip_bad...).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -236,6 +240,7 @@ def finetune(
         device=device,
         checkpoint_dir=out_dir / "checkpoints",
         restore_best=True,
+        early_stopping=early_stopping,
     )
 
     logits, labels = predict(net, sets["test"], device)
