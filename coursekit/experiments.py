@@ -206,6 +206,8 @@ def aggregate(
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, list | tuple):  # e.g. one accuracy per seed
+        return ", ".join(_fmt(x) for x in v)
     if isinstance(v, float):
         return f"{v:.3f}" if abs(v) < 100 else f"{v:,.0f}"
     if isinstance(v, int) and not isinstance(v, bool):

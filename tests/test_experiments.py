@@ -134,6 +134,20 @@ def test_linear_probe_learns_separable_features(data):
     assert n_linear == 6 * 3 + 3, "only the linear layer trains; standardisation is buffers"
 
 
+def test_choose_probe_lr_picks_the_rate_that_scores_best_on_validation(data):
+    """A rate so small the head barely moves loses to one that learns; every rate is scored."""
+    from coursekit.probes import choose_probe_lr
+
+    train, val = data
+    best, scores = choose_probe_lr((train.x, train.y), (val.x, val.y), 3, lrs=(1e-6, 0.05),
+                                   min_steps=40, epochs=1)  # fmt: skip
+    assert set(scores) == {1e-6, 0.05} and best == 0.05
+    assert scores[0.05] > 0.9 > scores[1e-6]
+    tied, _ = choose_probe_lr((train.x, train.y), (train.x, train.y), 3, lrs=(0.5, 0.05),
+                              min_steps=40, epochs=1)  # fmt: skip
+    assert tied == 0.05  # both fit the training features perfectly: the smaller rate
+
+
 def test_probe_survives_constant_features():
     """With few examples some features are constant; they must not explode on test data."""
     x = torch.randn(6, 4)

@@ -122,20 +122,28 @@ def test_the_exported_text_model_predicts_as_before_export(text_run):
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["classes"] == ["negative", "positive"]
     assert run["choices"]["strategy"] == "lora (as asked)"
+    assert run["choices"]["trainable"].startswith("74,498 of")  # the LoRA of lessons 05 and 06
     # written by the trained LoRA model before merging and export
     before = [json.loads(line) for line in (out / "test_predictions.jsonl").open(encoding="utf-8")]
     texts = [r["input"] for r in before]
     assert len(texts) == 8  # 15% of 30 tweets per class (round(4.5) = 4), two classes
-    model = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        out / "model",
+        trust_remote_code=True,  # mean pooling: the folder's own few lines of code
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert type(model).__name__ == "MeanPoolingClassifier"
+    assert (out / "model" / "mean_pooling_model.py").is_file()
     batch = tokenizer(
         texts, padding="max_length", truncation=True, max_length=32, return_tensors="pt"
     )
     with torch.no_grad():
         after = model(**batch).logits.softmax(-1)
     assert torch.allclose(after, torch.tensor([r["probabilities"] for r in before]), atol=1e-4)
-    classify = pipeline("text-classification", model=str(out / "model"), device="cpu")
+    classify = pipeline(
+        "text-classification", model=str(out / "model"), device="cpu", trust_remote_code=True
+    )
     labels = [r["label"] for r in classify(texts, truncation=True, max_length=32)]
     assert labels == [r["predicted"] for r in before]
     assert [r["label"] for r in Predictor(out).predict(texts)] == labels
@@ -143,21 +151,25 @@ def test_the_exported_text_model_predicts_as_before_export(text_run):
 
 def test_lora_run_saves_a_peft_adapter_equal_to_the_merged_model(text_run):
     from peft import PeftModel
-
-    from coursekit.models import load_pretrained, load_tokenizer
-
-    csv, out = text_run
-    base = load_pretrained("minilm", 2)
-    peft_model = PeftModel.from_pretrained(base, out / "adapter").eval()
     from transformers import AutoModelForSequenceClassification
 
-    merged = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    from coursekit.heads import text_classifier
+    from coursekit.models import load_tokenizer
+
+    csv, out = text_run
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["target_modules"] == ["query", "value"] and config["modules_to_save"] == ["head"]
+    base = text_classifier(2)  # the text model of lessons 05-07, as finetune trains it
+    peft_model = PeftModel.from_pretrained(base, out / "adapter").eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        out / "model", trust_remote_code=True
+    ).eval()
     texts = load_data(csv).items[:8]
     batch = load_tokenizer("minilm")(
         texts, padding=True, truncation=True, max_length=32, return_tensors="pt"
     )
     with torch.no_grad():
-        a, b = peft_model(**batch).logits, merged(**batch).logits
+        a, b = peft_model(**batch), merged(**batch).logits
     assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
 
 
@@ -186,3 +198,28 @@ def test_exercise_07_q2_predicting_with_onnxruntime_alone(image_run):
         check("07.q2", lambda p: [0] * len(p), out_dir=result.out_dir, files=files)
     with pytest.raises(Wrong, match="not a function"):
         check("07.q2", labels(files), out_dir=result.out_dir, files=files)
+
+
+def test_early_stopping_reaches_fit_and_the_text_model_is_the_course_one(tmp_path, monkeypatch):
+    """finetune hands `early_stopping` to fit (which keeps the best epoch either way), and a
+    text run trains lessons 05-06's classifier: mean pooling, LoRA on query/value + the head."""
+    require_asset("tweets")
+    require_asset("minilm")
+    import importlib
+
+    run_module = importlib.import_module("coursekit.finetune.run")
+    from coursekit.heads import TextClassifier
+    from coursekit.history import History
+
+    seen = {}
+
+    def fake_fit(model, *args, **kwargs):
+        seen.update(kwargs, model=model)
+        return History(epochs=[{"epoch": 1, "train_loss": 0.5, "val_loss": 0.5}])
+
+    monkeypatch.setattr(run_module, "fit", fake_fit)
+    csv = tweets_csv(tmp_path / "t.csv", per_class=60, binary=True)
+    result = finetune(csv, tmp_path / "out", epochs=1, max_length=16, early_stopping=2)
+    assert seen["early_stopping"] == 2 and seen["restore_best"] is True
+    assert isinstance(seen["model"], TextClassifier) and seen["model"].pooling == "mean"
+    assert result.choices["trainable"].startswith("74,498 of")  # 60 per class: LoRA

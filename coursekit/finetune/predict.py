@@ -86,7 +86,9 @@ class Predictor:
             with quiet_transformers():
                 self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
                 self.model = AutoModelForSequenceClassification.from_pretrained(
-                    folder, local_files_only=True
+                    folder,
+                    local_files_only=True,
+                    trust_remote_code=True,  # finetune's own code
                 ).eval()
         else:
             import onnxruntime as ort

@@ -21,6 +21,7 @@ from torch import nn
 from coursekit.config import settings
 from coursekit.device import pick_device, seed_everything
 from coursekit.evaluation import predict
+from coursekit.heads import text_classifier
 from coursekit.history import History
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.params import count_parameters
@@ -186,6 +187,7 @@ def finetune(
     image_size: int | None = None,
     max_length: int | None = None,
     train_per_class: int | None = None,
+    early_stopping: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     **load_kwargs: Any,
@@ -194,7 +196,10 @@ def finetune(
     `datasets.Dataset`, or `load_data`'s result) and write everything to `out_dir`.
 
     Every argument left at None is chosen for the data and the run mode, and printed with the
-    reason. `load_kwargs` go to `load_data` (text_column, label_column, encoding, skip_bad...).
+    reason. The weights of the epoch with the lowest validation loss are the ones tested and
+    exported; `early_stopping=N` also stops training after N epochs without a lower one
+    (`callbacks.EarlyStopping`, lesson 00). `load_kwargs` go to `load_data` (text_column,
+    label_column, encoding, skip_bad...).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +234,7 @@ def finetune(
 
     seed_everything(seed)
     device = torch.device(device) if device is not None else pick_device()
-    net = load_pretrained(plan.model, data.num_classes)
+    net = _pretrained(plan.model, data)
     build.apply_strategy(net, plan.strategy, data.kind)
     counts = count_parameters(net)
     plan.choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
@@ -253,6 +258,7 @@ def finetune(
         device=device,
         checkpoint_dir=out_dir / "checkpoints",
         restore_best=True,
+        early_stopping=early_stopping,
     )
 
     logits, labels = predict(net, sets["test"], device)
@@ -271,6 +277,14 @@ def finetune(
     _export(result, plan.model, plan.image_size, sets["test"])
     _report(result, labels, data_report(data, plan.tokenizer, plan.max_length, limit=None))
     return result
+
+
+def _pretrained(name: str, data: UserData) -> nn.Module:
+    """The pre-trained model with a new head: for texts on MiniLM, the text classifier of lessons
+    05 and 06 (`heads.text_classifier`: mean pooling, the pooling lesson 03 measured better)."""
+    if data.kind == "text" and name == "minilm":
+        return text_classifier(data.num_classes)
+    return load_pretrained(name, data.num_classes)
 
 
 def _export(result: FinetuneResult, name: str, size: int | None, test_set: Any) -> None:
