@@ -58,9 +58,8 @@ def test_max_steps_reads_the_environment_and_caps_loops(monkeypatch):
 
 
 def test_max_steps_cuts_fit_evaluation_and_extraction_but_keeps_shapes(monkeypatch):
-    from coursekit.evaluation import predict
     from coursekit.features import extract_features
-    from coursekit.train import fit
+    from coursekit.training import fit, predict
 
     x, y = torch.randn(80, 4), torch.arange(80) % 2
     data = torch.utils.data.TensorDataset(x, y)

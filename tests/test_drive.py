@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from coursekit import drive
-from coursekit.train import fit
+from coursekit.training import fit
 
 
 def test_checkpoint_folder_local_env_and_drive(monkeypatch, tmp_path):

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import max_steps
+from ..device import autocast, resolve_device, resolve_precision
 from .batches import as_loader, check_labels, forward_logits, split_batch, to_device
-from .config import max_steps
-from .device import autocast, resolve_device, resolve_precision
 from .metrics import METRICS
-from .training_step import LossFn
+from .step import LossFn
 
 __all__ = ["evaluate", "predict"]
 

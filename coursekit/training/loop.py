@@ -25,17 +25,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import max_steps
+from ..device import prefer_channels_last, resolve_device, resolve_precision
+from ..progress import progress_bar
 from . import distributed
 from .batches import as_loader, check_labels, split_batch, to_device
-from .callbacks import BestWeights, EarlyStopping, StepLimit
-from .config import max_steps
-from .device import prefer_channels_last, resolve_device, resolve_precision
+from .callbacks import BestWeights, Callback, EarlyStopping, FitState, StepLimit
 from .evaluation import evaluate
-from .history import Callback, FitState, History
+from .history import History
 from .optim import make_optimizer, optimizer_settings
-from .progress import progress_bar
 from .resume import resume_run, save_run
-from .training_step import LossFn, StepSetup, check_finite, train_step
+from .step import LossFn, StepSetup, check_finite, train_step
 
 __all__ = ["fit"]
 
