@@ -3,6 +3,8 @@
 Follow one training run through the files in this order:
 
     loop.py         `fit`: the driver. Prepare, then per epoch: train, validate, record, checkpoint
+    fit_config.py   `FitConfig`: every setting of a run, typed and checked (what `fit` builds)
+    backends.py     one process, or several through Accelerate: the few things that differ
     step.py         `train_step`: forward, loss, backward, optimizer step (also lr_find, cost)
     batches.py      what a batch is and how it meets a model; `ImageBatches`
     evaluation.py   `predict` (every logit of a dataset) and `evaluate` (loss and metrics)
@@ -19,6 +21,7 @@ call `fit`. Notebooks use `ck.fit`, `ck.evaluate`, `ck.predict` and the names be
 """
 
 from . import distributed
+from .backends import AccelerateBackend, Backend, SingleProcess
 from .batches import (
     ImageBatches,
     as_loader,
@@ -38,6 +41,7 @@ from .checkpoint import (
     save_weights,
 )
 from .evaluation import evaluate, predict
+from .fit_config import FitConfig
 from .history import History
 from .loop import fit
 from .metrics import METRICS, accuracy, confusion_matrix, macro_f1
@@ -46,14 +50,18 @@ from .step import LossFn, StepSetup, train_step
 
 __all__ = [
     "METRICS",
+    "AccelerateBackend",
+    "Backend",
     "BestWeights",
     "Callback",
     "CheckpointError",
     "EarlyStopping",
+    "FitConfig",
     "FitState",
     "History",
     "ImageBatches",
     "LossFn",
+    "SingleProcess",
     "StepLimit",
     "StepSetup",
     "accuracy",
