@@ -22,9 +22,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .config import max_steps
 from .device import resolve_device, resolve_precision
 from .training.batches import as_loader, split_batch, to_device
+from .training.limits import sweep_length
 from .training.optim import make_optimizer
 from .training.step import LossFn, StepSetup, train_step
 
@@ -134,7 +134,7 @@ def lr_find(
             setup = StepSetup.create(model, optimizer, device, policy, loss_fn=loss_fn)
             loader = as_loader(train_data, batch_size, True, device, "train_data")
             batches, avg, best = _batches(loader), 0.0, math.inf
-            for i in range(min(num_iter, max_steps() or num_iter)):  # COURSEKIT_MAX_STEPS
+            for i in range(sweep_length(num_iter)):  # all, unless a dry run cuts it
                 lr = start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))
                 _set_lr(optimizer, lr, ratios)
                 inputs, labels = split_batch(next(batches))

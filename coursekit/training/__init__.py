@@ -15,6 +15,7 @@ Follow one training run through the files in this order:
     checkpoint.py   safetensors checkpoints, atomic, loaded without pickle
     resume.py       what a run saves every epoch and how it picks up where it stopped
     distributed.py  Accelerate helpers: launched? which process prints? gather, reduce
+    limits.py       the full-mode dry run: a step cap installed from the outside, not a switch
 
 `fit` never imports plotting or experiments: plots are callbacks (`viz.LivePlot`), experiments
 call `fit`. Notebooks use `ck.fit`, `ck.evaluate`, `ck.predict` and the names below.
@@ -43,6 +44,7 @@ from .checkpoint import (
 from .evaluation import evaluate, predict
 from .fit_config import FitConfig
 from .history import History
+from .limits import DryRun, active_dry_run, dry_run, install_dry_run
 from .loop import fit
 from .metrics import METRICS, accuracy, confusion_matrix, macro_f1
 from .optim import make_optimizer, optimizer_settings, trainable_parameters
@@ -55,6 +57,7 @@ __all__ = [
     "BestWeights",
     "Callback",
     "CheckpointError",
+    "DryRun",
     "EarlyStopping",
     "FitConfig",
     "FitState",
@@ -65,14 +68,17 @@ __all__ = [
     "StepLimit",
     "StepSetup",
     "accuracy",
+    "active_dry_run",
     "as_loader",
     "check_labels",
     "confusion_matrix",
     "describe_inputs",
     "distributed",
+    "dry_run",
     "evaluate",
     "fit",
     "forward_logits",
+    "install_dry_run",
     "load_checkpoint",
     "load_weights",
     "macro_f1",

@@ -15,9 +15,9 @@ into the model at the end (`restore_best=True`). Their state (the best value so 
 without improvement) goes into every checkpoint, so a resumed run stops exactly where the
 uninterrupted run would have (like Lightning's `EarlyStopping.state_dict()`). Lessons 00, 03-06.
 
-`StepLimit(n)` ends a run after n optimizer steps: `fit` adds it when `$COURSEKIT_MAX_STEPS` is
-set, for the full-mode check on a CPU (`coursekit course --mode full --max-steps N`), which runs
-every notebook at full-mode data sizes but cuts each training run short.
+`StepLimit(n)` ends a run after n optimizer steps: `fit` adds it in a dry run (`limits.py`), the
+full-mode check on a CPU (`coursekit course --mode full --max-steps N`), which runs every notebook
+at full-mode data sizes but cuts each training run short.
 """
 
 from __future__ import annotations

@@ -26,15 +26,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import max_steps
 from ..device import prefer_channels_last, resolve_precision
 from ..progress import progress_bar
 from .backends import Backend, for_this_process
 from .batches import as_loader, check_labels, split_batch, to_device
-from .callbacks import BestWeights, Callback, EarlyStopping, FitState, StepLimit
+from .callbacks import BestWeights, Callback, EarlyStopping, FitState
 from .evaluation import evaluate
 from .fit_config import FitConfig
 from .history import History
+from .limits import fit_callbacks
 from .optim import make_optimizer, optimizer_settings
 from .resume import resume_run, save_run
 from .step import LossFn, StepSetup, check_finite, train_step
@@ -168,16 +168,15 @@ def _prepare(
 
 def _with_builtin_callbacks(config: FitConfig, monitor: str) -> list[Callback]:
     """fit's own callbacks around the user's: the best weights first (saved before anyone
-    reads them), early stopping last (its message follows the epoch's other output)."""
+    reads them), early stopping last (its message follows the epoch's other output), then what
+    a dry run installed from the outside adds (`limits.py`: a step cap)."""
     first: list[Callback] = []
     folder = config.checkpoint_path
     if folder is not None or config.restore_best:
         best = folder / "best.safetensors" if folder is not None else None
         first.append(BestWeights(monitor, best, restore=config.restore_best))
     last = [EarlyStopping(monitor, config.early_stopping)] if config.early_stopping else []
-    if max_steps() is not None:  # $COURSEKIT_MAX_STEPS: the full-mode check on a CPU
-        last.append(StepLimit(max_steps()))
-    return [*first, *config.callbacks, *last]
+    return [*first, *config.callbacks, *last, *fit_callbacks()]
 
 
 def _train_epoch(run: _Run) -> dict[str, float]:
