@@ -100,10 +100,10 @@ def _torchvision(
     from torchvision.datasets import ImageFolder
     from torchvision.transforms import v2
 
-    from coursekit.evaluation import predict
     from coursekit.finetune.build import apply_strategy
     from coursekit.models import load_pretrained, normalization_for
-    from coursekit.train import fit
+    from coursekit.training.evaluation import predict
+    from coursekit.training.loop import fit
 
     size = cfg["image_size"]
     mean, std = normalization_for("efficientnet_lite0")

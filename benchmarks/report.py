@@ -258,6 +258,8 @@ def _photos(sec: dict) -> str:
         + f"\n\nfinetune / baseline, whole run: **{sec['ratio']}** in wall time, "
         f"**{sec['cpu_ratio']}** in CPU time (this process and its workers)."
     )
+
+
 def _sft(sec: dict) -> str:
     if "rows" not in sec:
         return sec.get("status", "not measured")
@@ -281,6 +283,8 @@ def _sft(sec: dict) -> str:
         f"- fit / TRL: time per token {sec['time_ratio']:.3f}, peak memory added "
         f"{sec['memory_ratio']:.3f} (below 1: fit is faster / leaner).",
     ])  # fmt: skip
+
+
 def _grading(sec: dict) -> str:
     cols = [("grader", "grader"), ("seconds", "s per submission"),
             ("cpu_seconds", "CPU s per submission"), ("score", "score"),

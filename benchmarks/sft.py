@@ -68,7 +68,7 @@ def _run_fit(base: torch.nn.Module, tokenizer: Any, encoded: list, batch: int,
              device: torch.device) -> tuple[list[float], float, int]:  # fmt: skip
     from coursekit import fit, generative, lora
     from coursekit.device import peak_memory
-    from coursekit.history import Callback
+    from coursekit.training.callbacks import Callback
 
     clock = _StepClock(device)
 

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     p_course.add_argument(
         "--max-steps",
         type=int,
-        help="cut every training run to N steps and every data pass to N batches (a CPU check "
-        "of full-mode memory: data keep full sizes)",
+        help="a dry run: cut every training run to N steps and every evaluation to N batches (a "
+        "CPU check of full-mode memory: data keep full sizes)",
     )
     p_course.add_argument(
         "--ram-budget-gb", type=float, default=10.0, help="fail a notebook whose peak RSS is above"

@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batches import forward_logits, split_batch, to_device
 from .claims import mean_se
 from .device import HardwareInfo, peak_memory, resolve_device, resolve_precision
-from .optim import make_optimizer
 from .params import count_parameters
-from .training_step import LossFn, StepSetup, train_step
+from .training.batches import forward_logits, split_batch, to_device
+from .training.optim import make_optimizer
+from .training.step import LossFn, StepSetup, train_step
 
 __all__ = [
     "StepCost",
@@ -96,7 +96,7 @@ def measure_step(
     copy_model: bool = True,
 ) -> StepCost:
     """Time `steps` training steps on `batch` (after `warmup` untimed ones) on a copy of `model`:
-    `fit`'s own step (`training_step.train_step`) with `fit`'s default optimizer
+    `fit`'s own step (`training.step.train_step`) with `fit`'s default optimizer
     (`optim.make_optimizer`) at `fit`'s precision, so the cost measured is the cost of training.
 
     The first steps allocate optimizer state and warm caches, so they are not timed; the result

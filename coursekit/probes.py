@@ -17,11 +17,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
-from .evaluation import predict
 from .full_training import Method, epochs_for, run_record
-from .history import History
-from .optim import make_optimizer
-from .train import fit
+from .training.evaluation import predict
+from .training.history import History
+from .training.loop import fit
+from .training.optim import make_optimizer
 
 __all__ = ["Standardize", "choose_probe_lr", "linear_probe", "probe_method", "standardized_head"]
 

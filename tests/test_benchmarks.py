@@ -180,6 +180,8 @@ def test_photos_section_times_finetune_against_imagefolder(tmp_path):
     assert all(r["run_cpu_s_per_1000"] > 0 for r in res["rows"])  # workers' CPU time counted
     md = (tmp_path / "cpu-smoke.md").read_text()
     assert "8. Your own photos" in md and "decodes per photo per epoch" in md
+
+
 def test_sft_section_times_fit_and_trl_on_the_same_batches():
     """Lesson 08's SFT step, fit vs TRL's SFTTrainer + peft at smoke sizes: both tools train the
     same number of steps on batches of one size, and the ratios are computed from the rows."""

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from coursekit import experiments as ex
-from coursekit.batches import ImageBatches
 from coursekit.datasets import Split
 from coursekit.freezing import recalibrate_batchnorm
 from coursekit.full_training import optimizer_steps
+from coursekit.training import ImageBatches
 
 from conftest import require_asset
 

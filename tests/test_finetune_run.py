@@ -209,7 +209,7 @@ def test_early_stopping_reaches_fit_and_the_text_model_is_the_course_one(tmp_pat
 
     run_module = importlib.import_module("coursekit.finetune.run")
     from coursekit.heads import TextClassifier
-    from coursekit.history import History
+    from coursekit.training.history import History
 
     seen = {}
 

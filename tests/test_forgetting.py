@@ -21,7 +21,7 @@ from coursekit.forgetting import (
 from coursekit.lora import add_lora, merge_lora
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.models.text import sentence_vectors
-from coursekit.train import fit
+from coursekit.training import fit
 
 from conftest import require_asset
 from helpers import tiny_bert_config, tiny_classifier

@@ -11,7 +11,6 @@ from safetensors import safe_open
 from torch import nn
 from transformers import BertForSequenceClassification
 
-from coursekit.checkpoint import save_weights
 from coursekit.datasets import TensorDictDataset
 from coursekit.lora import (
     LoRALinear,
@@ -28,7 +27,7 @@ from coursekit.lora import (
 )
 from coursekit.models import load_pretrained
 from coursekit.params import count_parameters
-from coursekit.train import fit
+from coursekit.training import fit, save_weights
 
 from conftest import require_asset
 from helpers import tiny_bert_config

@@ -12,10 +12,10 @@ from torch.utils.data import TensorDataset
 
 from coursekit.datasets import TensorDictDataset
 from coursekit.freezing import freeze_all_but_head
-from coursekit.history import History
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
 from coursekit.strategies import Strategy, run_strategies
+from coursekit.training.history import History
 from coursekit.viz import plot_forgetting, plot_runs, plot_strategies
 
 from helpers import tiny_classifier

@@ -22,7 +22,7 @@ import torch
 from matplotlib.figure import Figure
 
 from coursekit.claims import interval
-from coursekit.metrics import accuracy, confusion_matrix, macro_f1
+from coursekit.training.metrics import accuracy, confusion_matrix, macro_f1
 
 from .images import IMAGE_SUFFIXES, read_image
 

@@ -20,12 +20,12 @@ from torch import nn
 
 from coursekit.config import settings
 from coursekit.device import pick_device, seed_everything
-from coursekit.evaluation import predict
 from coursekit.heads import text_classifier
-from coursekit.history import History
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.params import count_parameters
-from coursekit.train import fit
+from coursekit.training.evaluation import predict
+from coursekit.training.history import History
+from coursekit.training.loop import fit
 from coursekit.viz import plot_confusion_matrix
 
 from . import build

@@ -20,9 +20,10 @@ from torch import nn
 
 from ..cost import measure_step
 from ..device import seed_everything
-from ..history import Callback, History
 from ..lora import add_lora, lora_layers
-from ..train import fit
+from ..training.callbacks import Callback
+from ..training.history import History
+from ..training.loop import fit
 from .generate import generate
 from .metrics import Score, exact_match, format_rate, lenient_accuracy
 from .sft import ResponseLoss, causal_lm_loss, encode_example, example_losses, sft_loader

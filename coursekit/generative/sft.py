@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..history import Callback, FitState
+from ..training.callbacks import Callback, FitState
 
 __all__ = [
     "IGNORE_INDEX",

@@ -21,7 +21,7 @@ from torch import nn
 
 from .. import viz  # noqa: F401  (registers the inline PNG formatter for returned Figures)
 from ..experiments import to_markdown
-from ..history import History
+from ..training.history import History
 from .sft import IGNORE_INDEX, SFTExample, causal_lm_loss
 
 __all__ = [

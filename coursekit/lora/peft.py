@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import save_tensors
 from ..files import atomic_write
+from ..training.checkpoint import save_tensors
 from .adapters import lora_state_dict
 from .inject import config_of, lora_layers
 

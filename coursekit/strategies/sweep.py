@@ -22,11 +22,11 @@ from torch import nn
 from ..claims import accuracy_se
 from ..cost import optimizer_state_bytes
 from ..device import peak_memory, resolve_device, seed_everything
-from ..evaluation import predict
-from ..metrics import accuracy, macro_f1
-from ..optim import make_optimizer
 from ..params import count_parameters
-from ..train import fit
+from ..training.evaluation import predict
+from ..training.loop import fit
+from ..training.metrics import accuracy, macro_f1
+from ..training.optim import make_optimizer
 
 __all__ = ["Strategy", "run_strategies", "run_strategy"]
 
