@@ -88,6 +88,14 @@ class NotAnswered(Wrong):
     """The answer is still the stub's `...` (raised only under COURSEKIT_CHECKS=strict)."""
 
 
+class Feedback(str):
+    """What `check` printed, returned for tests and scripts; a notebook does not echo it, since
+    the check cell already shows the printed line."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class _StubCalled(Exception):
     """A learner's function returned `...` or None: its body is still the stub."""
 
@@ -154,10 +162,9 @@ def _not_answered(qid: str, hint: str) -> None:
     print(f'   Stuck? ck.exercises.solution("{qid}") prints a worked solution.')
 
 
-def check(qid: str, answer: Any = None, **context: Any) -> None:
+def check(qid: str, answer: Any = None, **context: Any) -> str | None:
     """Check the answer to exercise `qid`: print "✓ ...", raise `Wrong` with feedback, or, when
     the answer is still the stub's `...`, print "not answered yet" and its hint (see module text).
-    Returns None, so a check cell shows only what it prints.
 
     `context` passes what the check needs from the notebook (the model, the data ...), so the
     check recomputes what it compares against instead of storing the answer.
@@ -165,7 +172,7 @@ def check(qid: str, answer: Any = None, **context: Any) -> None:
     q = _lookup(qid)
     if unanswered(answer, q.none_is_answer):
         _not_answered(qid, q.hint)
-        return
+        return None
     if callable(answer) and not isinstance(answer, type):
         answer = _guard(answer, q.none_is_answer)
     try:
@@ -173,7 +180,7 @@ def check(qid: str, answer: Any = None, **context: Any) -> None:
     except _StubCalled:
         _not_answered(qid, q.hint + " (A function that returns nothing counts as unanswered: "
                       "did you forget `return`?)")  # fmt: skip
-        return
+        return None
     except Wrong as err:
         err.qid = qid
         raise
@@ -186,6 +193,7 @@ def check(qid: str, answer: Any = None, **context: Any) -> None:
     if q.predict:
         PREDICTIONS[qid] = answer
     print(f"✓ {qid}: {message}")
+    return Feedback(message)
 
 
 def prediction(qid: str) -> Any:
@@ -195,18 +203,18 @@ def prediction(qid: str) -> Any:
 
 def compare_prediction(
     qid: str, actual: Any, *, describe: Callable[[Any], str] = repr, tolerance: float = 0.0
-) -> None:
+) -> bool | None:
     """Set the learner's recorded prediction for `qid` against what the run measured.
 
     Prints one line: what was predicted and what the run shows (numbers agree within
-    `tolerance`), or that no prediction was made.
+    `tolerance`), or that no prediction was made. Returns True/False, or None without one.
     """
     if qid not in PREDICTIONS:
         print(
             f"… {qid}: you did not predict. This run shows {describe(actual)}. "
             f"Next time, commit to a prediction before the experiment: it is how intuition grows."
         )
-        return
+        return None
     said = PREDICTIONS[qid]
     if isinstance(said, int | float) and isinstance(actual, int | float):
         right = abs(float(said) - float(actual)) <= tolerance
@@ -214,6 +222,7 @@ def compare_prediction(
         right = said == actual
     verdict = "as you predicted." if right else "not what you predicted: worth a second look."
     print(f"{qid}: you predicted {describe(said)}; this run shows {describe(actual)}, {verdict}")
+    return right
 
 
 # --- small helpers the lesson checks share ---------------------------------------------------
