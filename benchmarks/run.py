@@ -79,6 +79,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--max-steps", type=int, default=None, help="course section: cut every loop (CPU check)"
     )
+    p.add_argument(
+        "--warm-caches",
+        action="store_true",
+        help="course section: reuse $COURSEKIT_DATA (default: cold caches, as a fresh clone)",
+    )
     p.add_argument("--doc", default=None, help="also refresh the tables of this markdown doc")
     p.add_argument(
         "--render", action="store_true", help="measure nothing: re-render the existing results"
@@ -118,7 +123,7 @@ def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
     notebooks = args.notebooks.split(",") if args.notebooks else None
     if args.smoke and notebooks is None:
         notebooks = ["00_setup"]
-    return course_section.run(mode, notebooks, max_steps=args.max_steps)
+    return course_section.run(mode, notebooks, max_steps=args.max_steps, cold=not args.warm_caches)
 
 
 def main(argv: list[str] | None = None) -> dict:
