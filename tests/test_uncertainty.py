@@ -70,5 +70,5 @@ def test_plots_draw_error_bars_and_say_when_the_axis_is_truncated():
     label = fig.axes[0].get_ylabel()
     assert "1 SE" in label and "not 0" in label  # the autoscaled axis starts near 0.8
     bars = plot_variants(strat, x="strategy", y="accuracy", err="accuracy_se", ylim=(0.5, 1))
-    assert "axis starts at 0.5, not 0" in bars.axes[0].get_ylabel()
+    assert "axis from 0.5, not 0" in bars.axes[0].get_ylabel()
     assert "not 0" not in plot_variants(strat, x="strategy", y="accuracy").axes[0].get_ylabel()

@@ -20,12 +20,16 @@ __all__ = ["label_y_axis", "plot_param_counts", "plot_tradeoff", "plot_variants"
 
 
 def label_y_axis(ax, label: str, err: str | None = None) -> None:
-    """Set the y label, naming the error bars and saying when the axis does not start at 0."""
-    notes = [f"bars: ± {err}"] if err else []
+    """Set the y label (a column name reads as words), naming the error bars and saying when the
+    axis does not start at 0; the notes go on a line of their own, so the label fits the plot."""
+    notes = []
+    if err:
+        notes.append("bars: ± 1 SE" if err.endswith("_se") else f"bars: ± {err.replace('_', ' ')}")
     low = ax.get_ylim()[0]
     if low > 0:
-        notes.append(f"axis starts at {low:.2g}, not 0")
-    ax.set_ylabel(f"{label} ({'; '.join(notes)})" if notes else label)
+        notes.append(f"axis from {low:.2g}, not 0")
+    words = label.replace("_", " ")
+    ax.set_ylabel(f"{words}\n({'; '.join(notes)})" if notes else words)
 
 
 def plot_variants(
