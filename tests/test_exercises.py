@@ -216,11 +216,13 @@ def test_a_prediction_is_recorded_and_compared_with_the_run(capsys):
         return f"you predict {answer!r}; the run will tell"
 
     core.PREDICTIONS.pop("98.q1", None)
-    assert compare_prediction("98.q1", "up") is None
+    assert compare_prediction("98.q1", "up") is None  # a notebook cell shows only the line
     assert "you did not predict" in capsys.readouterr().out
     check("98.q1", "down")
-    assert compare_prediction("98.q1", "up") is False
-    assert "you predicted 'down'; this run shows 'up'" in capsys.readouterr().out
+    compare_prediction("98.q1", "up")
+    out = capsys.readouterr().out
+    assert "you predicted 'down'; this run shows 'up', not what you predicted" in out
     check("98.q1", "up")
-    assert compare_prediction("98.q1", "up") is True
+    compare_prediction("98.q1", "up")
+    assert "this run shows 'up', as you predicted" in capsys.readouterr().out
     del CHECKS["98.q1"], core.PREDICTIONS["98.q1"]

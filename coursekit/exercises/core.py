@@ -203,18 +203,19 @@ def prediction(qid: str) -> Any:
 
 def compare_prediction(
     qid: str, actual: Any, *, describe: Callable[[Any], str] = repr, tolerance: float = 0.0
-) -> bool | None:
+) -> None:
     """Set the learner's recorded prediction for `qid` against what the run measured.
 
     Prints one line: what was predicted and what the run shows (numbers agree within
-    `tolerance`), or that no prediction was made. Returns True/False, or None without one.
+    `tolerance`), or that no prediction was made. Returns None: the cell shows only
+    that line.
     """
     if qid not in PREDICTIONS:
         print(
             f"… {qid}: you did not predict. This run shows {describe(actual)}. "
             f"Next time, commit to a prediction before the experiment: it is how intuition grows."
         )
-        return None
+        return
     said = PREDICTIONS[qid]
     if isinstance(said, int | float) and isinstance(actual, int | float):
         right = abs(float(said) - float(actual)) <= tolerance
@@ -222,7 +223,6 @@ def compare_prediction(
         right = said == actual
     verdict = "as you predicted." if right else "not what you predicted: worth a second look."
     print(f"{qid}: you predicted {describe(said)}; this run shows {describe(actual)}, {verdict}")
-    return right
 
 
 # --- small helpers the lesson checks share ---------------------------------------------------
