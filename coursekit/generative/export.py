@@ -26,7 +26,14 @@ import torch
 from torch import nn
 
 from ..finetune.export import merged_copy, quiet_transformers
-from ..lora import add_lora, config_of, lora_layers, lora_state_dict, save_peft_adapter
+from ..lora import (
+    add_lora,
+    config_of,
+    load_with_peft,
+    lora_layers,
+    lora_state_dict,
+    save_peft_adapter,
+)
 from .generate import generate
 from .sft import Messages
 
@@ -86,7 +93,6 @@ def reload_and_generate(
     """Greedy answers of the merged folder (plain transformers) and of the adapter on the base
     folder or hub id (peft), one model in memory at a time: {"merged": [...], "adapter": [...]}.
     `device`, `dtype`: where and in what precision to load them (default: CPU, as saved)."""
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .loader import dtype_option
@@ -97,7 +103,7 @@ def reload_and_generate(
         tokenizer = AutoTokenizer.from_pretrained(merged)
         loaders = {
             "merged": lambda: AutoModelForCausalLM.from_pretrained(merged, **options),
-            "adapter": lambda: PeftModel.from_pretrained(
+            "adapter": lambda: load_with_peft(
                 AutoModelForCausalLM.from_pretrained(base, **options), adapter
             ),
         }
