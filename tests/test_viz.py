@@ -28,6 +28,23 @@ def test_plot_history_draws_losses_and_metrics():
     assert list(acc.get_ydata()) == [0.6, 0.8]
 
 
+def test_plot_histories_overlays_runs_and_circles_each_best_epoch():
+    """Training dashed, validation solid, one colour per run; the circle sits at the epoch of
+    the lowest validation loss (where early stopping with BestWeights keeps the weights)."""
+    overfit = History(epochs=[{"epoch": e, "train_loss": 1 / e, "val_loss": v, "val_accuracy": a}
+                              for e, v, a in ((1, 0.9, 0.6), (2, 0.5, 0.8), (3, 0.7, 0.78))])  # fmt: skip
+    assert overfit.best_epoch("val_loss") == 2 and overfit.best_epoch("val_accuracy") == 2
+    fig = viz.plot_histories({"short": _history(), "long": overfit})
+    loss_ax, _ = fig.axes
+    styles = {line.get_label(): line.get_linestyle() for line in loss_ax.get_lines()}
+    assert styles["long, training"] == "--" and styles["long, validation"] == "-"
+    circles = [line for line in loss_ax.get_lines() if line.get_marker() == "o"]
+    assert [(list(c.get_xdata()), list(c.get_ydata())) for c in circles] == [
+        ([2], [0.45]),
+        ([2], [0.5]),
+    ]
+
+
 def test_live_plot_outside_a_notebook_renders_one_final_figure(tmp_path):
     live = viz.LivePlot(save_to=tmp_path / "curves.png", live=False)
     fit(mlp(), blobs(), blobs(seed=1), epochs=2, callbacks=[live], progress=False)
