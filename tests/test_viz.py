@@ -31,8 +31,12 @@ def test_plot_history_draws_losses_and_metrics():
 def test_plot_histories_overlays_runs_and_circles_each_best_epoch():
     """Training dashed, validation solid, one colour per run; the circle sits at the epoch of
     the lowest validation loss (where early stopping with BestWeights keeps the weights)."""
-    overfit = History(epochs=[{"epoch": e, "train_loss": 1 / e, "val_loss": v, "val_accuracy": a}
-                              for e, v, a in ((1, 0.9, 0.6), (2, 0.5, 0.8), (3, 0.7, 0.78))])  # fmt: skip
+    curve = ((1, 0.9, 0.6), (2, 0.5, 0.8), (3, 0.7, 0.78))
+    overfit = History(
+        epochs=[
+            {"epoch": e, "train_loss": 1 / e, "val_loss": v, "val_accuracy": a} for e, v, a in curve
+        ]
+    )
     assert overfit.best_epoch("val_loss") == 2 and overfit.best_epoch("val_accuracy") == 2
     fig = viz.plot_histories({"short": _history(), "long": overfit})
     loss_ax, _ = fig.axes
