@@ -26,11 +26,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from coursekit import distributed
 from coursekit.datasets import load_bbc_news, per_class, text_dataset
 from coursekit.device import dataloader_kwargs, seed_everything
 from coursekit.heads import TextClassifier
 from coursekit.models import load_pretrained, load_tokenizer
+from coursekit.training import distributed
 from coursekit.training.loop import fit
 
 __all__ = ["build_data", "build_model", "main", "parse_args", "set_dropout", "weights_summary"]

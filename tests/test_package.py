@@ -198,3 +198,40 @@ def test_no_module_reads_the_old_step_cap_switch():
     """`$COURSEKIT_MAX_STEPS` is gone: the course runner installs a dry run in the kernel."""
     users = [m for m, path in MODULES.items() if "COURSEKIT_MAX_STEPS" in path.read_text()]
     assert not users, users
+
+
+# --- one of each ---------------------------------------------------------------------------------
+
+OPTIMIZER_FACTORY = "coursekit.training.optim"  # make_optimizer: the one AdamW every run uses
+OPTIMIZER_PROBE = "coursekit.device"  # adamw_kwargs tries one fused step on a scalar
+
+
+def _optimizers_built(module: str) -> list[str]:
+    """Each call of a `torch.optim` optimizer class in `module`'s source, as "line N: Class"."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = ast.unparse(node.func.value)
+            if target in ("torch.optim", "optim") and node.func.attr[:1].isupper():
+                found.append(f"line {node.lineno}: {node.func.attr}")
+    return found
+
+
+def test_the_optimizer_check_finds_a_hand_built_optimizer(tmp_path, monkeypatch):
+    path = tmp_path / "probe.py"
+    path.write_text(
+        "import torch\nopt = torch.optim.AdamW([], lr=1)\nsched = torch.optim.lr_x(opt)\n"
+    )
+    monkeypatch.setitem(MODULES, "probe", path)
+    assert _optimizers_built("probe") == ["line 2: AdamW"]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_optimizer_comes_from_the_one_factory(module):
+    if module in (OPTIMIZER_FACTORY, OPTIMIZER_PROBE):
+        return
+    assert not _optimizers_built(module), (
+        f"{module} builds its own optimizer: use training.optim.make_optimizer "
+        "(param groups for discriminative learning rates)"
+    )

@@ -26,6 +26,7 @@ from coursekit.params import count_parameters
 from coursekit.training.evaluation import predict
 from coursekit.training.history import History
 from coursekit.training.loop import fit
+from coursekit.training.optim import make_optimizer
 from coursekit.viz import plot_confusion_matrix
 
 from . import build
@@ -240,8 +241,7 @@ def finetune(
     plan.choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
     print(f"trainable: {plan.choices['trainable']} (strategy {plan.strategy})")
     sets = _inputs(data, plan)
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=plan.lr)
+    optimizer = make_optimizer(net, plan.lr, device=device)  # the AdamW every lesson trains with
     steps = plan.epochs * -(-len(sets["train"]) // plan.batch_size)
     scheduler = build.warmup_cosine(optimizer, steps, warmup)
     weights = build.class_weights(data.labels[data.splits["train"]], data.num_classes)
