@@ -13,8 +13,9 @@ The methods live in modules named for their concept, and are re-exported here:
     full_training.py  train_method: a whole network trained with `fit` (from scratch, or fully
                       fine-tuned); from_scratch(name, n), a course model's architecture with random
                       weights, the baseline that shows what pre-training is worth; image_batches
-    training/         ImageBatches (batches.py), make_optimizer (optim.py: the optimizer every
-                      method trains with); freezing/batchnorm.py recalibrate_batchnorm
+    training/         make_optimizer (optim.py: the optimizer every method trains with);
+                      ImageBatches (deprecated: datasets.image_dataset);
+                      freezing/batchnorm.py recalibrate_batchnorm
 """
 
 from __future__ import annotations

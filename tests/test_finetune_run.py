@@ -87,9 +87,9 @@ def test_onnx_export_matches_pytorch_within_tolerance(image_run):
     assert (result.out_dir / "preprocess.py").read_bytes() == Path(pixels.__file__).read_bytes()
     files = [result.data.items[i] for i in result.data.splits["test"]]
     onnx_probs = Predictor(result.out_dir).probabilities(files)
-    from coursekit.finetune.build import ImageTensorDataset, image_tensors
+    from coursekit.finetune.build import image_dataset_for, image_tensors
 
-    dataset = ImageTensorDataset(
+    dataset = image_dataset_for(
         image_tensors(files, 32), np.zeros(len(files)), "efficientnet_lite0"
     )
     with torch.no_grad():

@@ -14,7 +14,7 @@ from coursekit.datasets import TensorDictDataset
 from coursekit.freezing import freeze_all_but_head
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
-from coursekit.strategies import Strategy, run_strategies
+from coursekit.strategies import ROW_COLUMNS, Strategy, run_strategies
 from coursekit.training.history import History
 from coursekit.viz import plot_forgetting, plot_runs, plot_strategies
 
@@ -52,6 +52,7 @@ def test_one_row_per_strategy_with_exact_counts():
     ]
     rows, models = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
     assert [r["strategy"] for r in rows] == ["head only", "full", "lora"]
+    assert all(list(r) == list(ROW_COLUMNS) for r in rows)  # the one row schema, in order
     assert list(models) == ["head only", "full", "lora"]
     for row in rows:
         counts = count_parameters(models[row["strategy"]])

@@ -28,7 +28,30 @@ from ..training.loop import fit
 from ..training.metrics import accuracy, macro_f1
 from ..training.optim import make_optimizer
 
-__all__ = ["Strategy", "run_strategies", "run_strategy"]
+__all__ = ["ROW_COLUMNS", "Strategy", "run_strategies", "run_strategy"]
+
+# The one row of a strategy run (lessons 05 and 06, the benchmarks' text section): every key a
+# row holds, in order, with what it means (the package docstring explains them at length).
+ROW_COLUMNS = {
+    "strategy": "the strategy's name",
+    "seed": "the seed the run started from",
+    "accuracy": "test accuracy (graded here, never by the strategy)",
+    "accuracy_se": "its binomial standard error on n_test examples",
+    "n_test": "test examples",
+    "macro_f1": "test macro-F1",
+    "trainable": "trainable parameters",
+    "total": "all parameters (with a frozen encoder whose features were cached)",
+    "trainable_pct": "100 x trainable / total",
+    "seconds": "wall time from pre-trained weights to a trained model (setup + build + fit)",
+    "train_seconds": "the training loop alone (fit, no validation pass)",
+    "steps": "optimizer steps",
+    "s_per_step": "train_seconds / steps",
+    "peak_mb": "memory above the start while training (CUDA: allocated; CPU: resident)",
+    "optimizer_state_bytes": "what the optimizer kept (AdamW: 8 bytes a trainable weight)",
+    "epochs": "epochs trained",
+    "correct": "1/0 per test example (for paired comparisons)",
+    "history": "the run's History (learning curves)",
+}
 
 
 @dataclass
@@ -139,7 +162,7 @@ def run_strategy(
     total = counts.total + strategy.frozen_elsewhere
     steps = len(history.steps)
     acc = accuracy(logits, labels)
-    row = {
+    row = {  # ROW_COLUMNS, in order
         "strategy": strategy.name,
         "seed": seed,
         "accuracy": acc,
