@@ -9,7 +9,7 @@ from torch import nn
 from coursekit import experiments as ex
 from coursekit.datasets import ImageDataset, Split
 from coursekit.freezing import recalibrate_batchnorm
-from coursekit.full_training import optimizer_steps
+from coursekit.methods import optimizer_steps
 
 from conftest import require_asset
 

@@ -235,3 +235,52 @@ def test_every_optimizer_comes_from_the_one_factory(module):
         f"{module} builds its own optimizer: use training.optim.make_optimizer "
         "(param groups for discriminative learning rates)"
     )
+
+
+# --- the README's package map matches the package ------------------------------------------------
+
+ROOT = Path(coursekit.__file__).resolve().parents[1]
+
+
+def _readme_map() -> dict[str, str]:
+    """{entry ("cost.py", "training/"): its description} from the README's package map."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The package", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            current, _, rest = line.strip().partition(" ")
+            entries[current] = rest
+        elif current is not None and line.strip():
+            entries[current] += " " + line.strip()
+    return entries
+
+
+def _top_level() -> set[str]:
+    """The package's own modules ("x.py") and subpackages ("x/"), as `ls coursekit` shows them."""
+    here = Path(coursekit.__file__).parent
+    modules = {p.name for p in here.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    return modules | {p.name + "/" for p in here.iterdir() if (p / "__init__.py").is_file()}
+
+
+def test_the_readme_map_lists_every_module_and_nothing_else():
+    listed = set(_readme_map())
+    actual = _top_level()
+    assert not actual - listed, f"modules missing from the README's package map: {actual - listed}"
+    assert not listed - actual, (
+        f"the README's package map lists what is not there: {listed - actual}"
+    )
+
+
+@pytest.mark.parametrize("entry", sorted(e for e in _readme_map() if e.endswith("/")))
+def test_a_subpackage_entry_that_names_its_modules_names_them_all(entry):
+    import re
+
+    named = set(re.findall(r"\b(\w+\.py)\b", _readme_map()[entry]))
+    if not named:
+        return
+    folder = Path(coursekit.__file__).parent / entry
+    actual = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
+    assert named <= actual, f"README's {entry} names modules it does not have: {named - actual}"
+    assert actual <= named, f"README's {entry} leaves out {actual - named}"

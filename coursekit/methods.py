@@ -1,11 +1,13 @@
-"""Experiment methods that train a whole network: from scratch (the baseline) or fully fine-tuned.
+"""Data-efficiency methods (lesson 02): what a method is, what its run reports, and the method
+that trains a whole network, from scratch (the baseline) or fully fine-tuned.
 
-`train_method(make_model, to_data, ...)` is a method for `experiments.data_efficiency` that builds
-a fresh model for every run and trains every layer with `fit`; `from_scratch(name, n)` builds a
-course model's architecture with random weights (clearly labelled: the baseline that shows what
-pre-training is worth). `image_batches` gives images as `datasets.ImageDataset` (uint8, prepared
-one batch at a time) and `run_record` is what every method reports (the linear probe in
-`probes.py` too). Lesson 02.
+A `Method` maps (train split, test split) to the test logits and what the run cost; `run_record`
+is what every method reports, `epochs_for` / `optimizer_steps` keep methods at comparable steps
+(the linear probe in `probes.py` uses them too). `train_method(make_model, to_data, ...)` is a
+method for `experiments.data_efficiency` that builds a fresh model for every run and trains every
+layer with `fit`; `from_scratch(name, n)` builds a course model's architecture with random
+weights (clearly labelled: the baseline that shows what pre-training is worth); `image_batches`
+gives images as `datasets.ImageDataset` (uint8, prepared one batch at a time).
 """
 
 from __future__ import annotations
