@@ -284,3 +284,112 @@ def test_a_subpackage_entry_that_names_its_modules_names_them_all(entry):
     actual = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
     assert named <= actual, f"README's {entry} names modules it does not have: {named - actual}"
     assert actual <= named, f"README's {entry} leaves out {actual - named}"
+
+
+# --- notebooks use the public surface only --------------------------------------------------------
+
+NOTEBOOKS = sorted((ROOT / "notebooks" / "source").glob("*.ipynb"))
+
+
+def _notebook_imports(path: Path) -> list[tuple[str, list[str] | None]]:
+    """(module, imported names or None for `import module`) for every coursekit import of a
+    notebook's code cells (IPython magics and shell lines left out)."""
+    import json
+
+    found = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").split(".")[0] == "coursekit"
+            ):
+                found.append((node.module, [alias.name for alias in node.names]))
+            elif isinstance(node, ast.Import):
+                found += [(a.name, None) for a in node.names if a.name.split(".")[0] == "coursekit"]
+    return found
+
+
+def _private_imports(module: str, names: list[str] | None) -> list[str]:
+    """What is not public in one import: public is `coursekit` and its `__all__`, a module or
+    subpackage of the README's map (`coursekit.viz`), and the names such a module lists in its
+    `__all__` (one documented import per subpackage; never a module below it)."""
+    top = {entry.removesuffix("/").removesuffix(".py") for entry in _top_level()}
+    parts = module.split(".")
+    if len(parts) > 2:
+        return [f"{module}: a module inside a subpackage (import from coursekit.{parts[1]})"]
+    if len(parts) == 2 and parts[1] not in top:
+        return [f"{module}: not a module of the package map"]
+    if names is None:
+        return []
+    if module == "coursekit":
+        return [f"coursekit.{n}: not public" for n in names if n not in {*coursekit.__all__, *top}]
+    listed = set(getattr(importlib.import_module(module), "__all__", ()))
+    return [f"{module}.{n}: not in {module}.__all__" for n in names if n not in listed]
+
+
+def test_the_public_import_check_finds_internals():
+    assert _private_imports("coursekit.finetune.build", ["image_tensors"])
+    assert _private_imports("coursekit.training", ["_Run"])
+    assert _private_imports("coursekit", ["_version"])
+    assert not _private_imports("coursekit.finetune", ["image_tensors", "examples"])
+    assert not _private_imports("coursekit", ["viz", "fit"])
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_import_only_public_names(notebook):
+    private = [
+        p for module, names in _notebook_imports(notebook) for p in _private_imports(module, names)
+    ]
+    assert not private, f"{notebook.name} imports internals: {private}"
+
+
+# --- one name for the same idea ------------------------------------------------------------------
+
+# A folder a run checkpoints into (and resumes from) is `checkpoint_dir`; a folder a run writes
+# its results into is `out_dir` (`--out` on the command line). Deprecated names, one release:
+DEPRECATED_PARAMETERS = {
+    ("coursekit.strategies.sweep.run_strategies", "checkpoints"),
+    ("coursekit.strategies.sweep.run_strategy", "checkpoints"),
+}
+OTHER_FOLDER_NAMES = {"checkpoints", "ckpt_dir", "checkpoint_folder", "output_dir", "outdir",
+                      "output_folder", "save_dir", "results_dir"}  # fmt: skip
+
+
+def _public_callables() -> dict[str, object]:
+    found = {}
+    for module in MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:  # a script loaded by path elsewhere (teach.agent): the test above says
+            continue
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module:
+                found[f"{module}.{name}"] = obj
+    return found
+
+
+def test_a_folder_has_one_name_across_fit_the_sweep_and_finetune():
+    def params(obj) -> set[str]:
+        try:
+            return set(inspect.signature(obj).parameters)
+        except (TypeError, ValueError):  # exceptions and other builtin-backed classes
+            return set()
+
+    from coursekit.finetune import finetune
+    from coursekit.strategies import run_strategies, run_strategy
+    from coursekit.training import fit
+
+    assert {"checkpoint_dir"} <= params(fit) & params(run_strategies) & params(run_strategy)
+    assert "out_dir" in params(finetune)
+    odd = [
+        f"{where}({name}=)"
+        for where, obj in _public_callables().items()
+        for name in params(obj) if name in OTHER_FOLDER_NAMES
+        and (where, name) not in DEPRECATED_PARAMETERS
+    ]  # fmt: skip
+    assert not odd, f"use checkpoint_dir / out_dir: {odd}"

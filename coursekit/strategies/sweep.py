@@ -11,6 +11,7 @@ import math
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,15 +119,18 @@ def run_strategy(
     batch_size: int = 16,
     device: torch.device | str | None = None,
     seed: int = 0,
-    checkpoints: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
     val: Any = None,
+    checkpoints: str | Path | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Build, train and test one strategy; return (its row, the trained model). See the module
     docstring for the columns. `val`: validation data scored after every epoch (the learning
     curves in `row["history"]`; a strategy with its own `data` is validated on its third item,
-    if any). `checkpoints`: a folder; the strategy's `fit` checkpoints into a subfolder named
-    for it and resumes from there (a resumed run's `seconds` counts only the part trained in
-    this session; `train_seconds` comes from the restored history)."""
+    if any). `checkpoint_dir`: a folder (as `fit`'s); the strategy's `fit` checkpoints into a
+    subfolder named for it and resumes from there (a resumed run's `seconds` counts only the part
+    trained in this session; `train_seconds` comes from the restored history). `checkpoints`:
+    the deprecated name of `checkpoint_dir` (one release)."""
+    checkpoint_dir = _checkpoint_dir(checkpoint_dir, checkpoints)
     device = resolve_device(device)
     if strategy.data is not None:
         train, test, *own_val = strategy.data
@@ -154,7 +158,7 @@ def run_strategy(
             batch_size=batch_size,
             device=device,
             progress=False,
-            checkpoint_dir=_run_folder(checkpoints, strategy.name),
+            checkpoint_dir=_run_folder(checkpoint_dir, strategy.name),
         )
     seconds = time.perf_counter() - start + strategy.setup_seconds
     logits, labels = predict(model, test, device)
@@ -185,6 +189,23 @@ def run_strategy(
     return row, model
 
 
+def _checkpoint_dir(
+    checkpoint_dir: str | Path | None, checkpoints: str | Path | None
+) -> str | Path | None:
+    """`checkpoint_dir`, or the deprecated `checkpoints=` it replaced (the name `fit` uses)."""
+    if checkpoints is None:
+        return checkpoint_dir
+    warnings.warn(
+        "checkpoints= is deprecated and will be removed in the next release: pass "
+        "checkpoint_dir= (the name fit uses for the same folder).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if checkpoint_dir is not None:
+        raise TypeError("pass checkpoint_dir= only (checkpoints= is its deprecated name)")
+    return checkpoints
+
+
 def _run_folder(root: str | Path | None, name: str) -> Path | None:
     """`root/<name as a folder name>`, or None without a root."""
     if root is None:
@@ -204,8 +225,9 @@ def run_strategies(
     seeds: Sequence[int] | None = None,
     val: Any = None,
     progress: bool = True,
-    checkpoints: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
     on_trained: Callable[[dict[str, Any], nn.Module], None] | None = None,
+    checkpoints: str | Path | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
     """Run every strategy on the same task: `(rows, models)`, one row per strategy and seed (in
     the order given, seed by seed) and the trained model of every strategy's first seed.
@@ -214,9 +236,11 @@ def run_strategies(
     may bring its own, see `Strategy.data`); every strategy starts from the same seed. `seeds`:
     several seeds, e.g. (0, 1, 2), for `summarize` and `difference`; default `(seed,)`.
     `on_trained(row, model)` is called after each run (e.g. to measure something on every
-    seed's model without keeping them all). `checkpoints`: a folder (e.g.
+    seed's model without keeping them all). `checkpoint_dir`: a folder (e.g.
     `drive.resumable("06", "strategies")`); each strategy (and seed, with several) resumes from
-    its own subfolder, so a disconnect costs at most one epoch of one run."""
+    its own subfolder, so a disconnect costs at most one epoch of one run (`checkpoints=`: its
+    deprecated name, for one release)."""
+    checkpoint_dir = _checkpoint_dir(checkpoint_dir, checkpoints)
     if not strategies:
         raise ValueError("no strategies given: pass a list of Strategy(name, build, ...)")
     names = [s.name for s in strategies]
@@ -234,13 +258,13 @@ def run_strategies(
             )
     rows, models = [], {}
     for s in seeds:
-        folder = checkpoints
-        if checkpoints is not None and len(seeds) > 1:
-            folder = Path(checkpoints) / f"seed{s}"
+        folder = checkpoint_dir
+        if checkpoint_dir is not None and len(seeds) > 1:
+            folder = Path(checkpoint_dir) / f"seed{s}"
         for strategy in strategies:
             row, model = run_strategy(
                 strategy, train, test, epochs=epochs, batch_size=batch_size, device=device,
-                seed=s, checkpoints=folder, val=val,
+                seed=s, checkpoint_dir=folder, val=val,
             )  # fmt: skip
             rows.append(row)
             models.setdefault(strategy.name, model)
