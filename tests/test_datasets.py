@@ -402,3 +402,25 @@ def test_tokenize_pads_and_truncates_with_minilm():
     assert ds[1]["input_ids"].shape == (8,) and ds[1]["labels"] == 1
     with pytest.raises(TypeError, match="list of texts"):
         tokenize("one text", tok)
+
+
+def test_finetune_images_are_normalised_as_torchvision_normalize_does():
+    """Lesson 07's image datasets normalise through `prepare_images`, and give what torchvision's
+    `ToDtype(scale=True)` + `Normalize(mean, std)` give (no third hand-written recipe)."""
+    from torchvision.transforms import v2
+
+    from coursekit.finetune.build import image_dataset_for
+    from coursekit.models import normalization_for
+
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    ds = image_dataset_for(images, np.arange(4), "efficientnet_lite0")
+    assert isinstance(ds, ImageDataset) and ds[2][1] == 2
+    mean, std = normalization_for("efficientnet_lite0")
+    tv = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    x = torch.stack([ds[i][0] for i in range(4)])
+    torch.testing.assert_close(x, tv(images), atol=1e-5, rtol=0)
+    from coursekit.finetune.build import ImageTensorDataset
+
+    with pytest.warns(DeprecationWarning, match="image_dataset_for"):
+        old = ImageTensorDataset(images, np.arange(4), "efficientnet_lite0")
+    torch.testing.assert_close(old[1][0], ds[1][0])
