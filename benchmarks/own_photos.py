@@ -104,6 +104,7 @@ def _torchvision(
     from coursekit.models import load_pretrained, normalization_for
     from coursekit.training.evaluation import predict
     from coursekit.training.loop import fit
+    from coursekit.training.optim import make_optimizer
 
     size = cfg["image_size"]
     mean, std = normalization_for("efficientnet_lite0")
@@ -129,10 +130,9 @@ def _torchvision(
     def run() -> None:
         net = load_pretrained("efficientnet_lite0", len(train_set.classes))
         apply_strategy(net, "head", "image")
-        params = [p for p in net.parameters() if p.requires_grad]
-        fit(
+        fit(  # the optimizer finetune builds (make_optimizer), so only the data pipeline differs
             net, loader(train_set, "train", shuffle=True), loader(eval_set, "val"),
-            epochs=cfg["epochs"], optimizer=torch.optim.AdamW(params, lr=3e-3), device=device,
+            epochs=cfg["epochs"], optimizer=make_optimizer(net, 3e-3, device=device), device=device,
             progress=False,
         )  # fmt: skip
         predict(net, loader(eval_set, "test"), device)

@@ -224,7 +224,7 @@ def _text(sec: dict) -> str:
     rows = [
         {
             **row,
-            "accuracy": f"{row['test_accuracy']:.3f} ± {row['accuracy_se']:.3f}",
+            "accuracy": f"{row['accuracy']:.3f} ± {row['accuracy_se']:.3f}",
             "val": " / ".join(f"{v:.3f}" for v in row["val_accuracy_by_epoch"]),
         }
         for row in sec["strategies"]
@@ -251,7 +251,7 @@ def _text(sec: dict) -> str:
     if frozen:
         out.append(
             f"- Frozen MiniLM (mean-pooled) + linear head on all {frozen['train_articles']:,} "
-            f"training articles: test accuracy {frozen['test_accuracy']:.3f} ± "
+            f"training articles: test accuracy {frozen['accuracy']:.3f} ± "
             f"{frozen['accuracy_se']:.3f} on all {frozen['test_articles']} test articles."
         )
     return "\n".join(out)

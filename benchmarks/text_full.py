@@ -5,8 +5,9 @@
 Lesson 05 in full mode trains MiniLM on BBC News three ways -- the head alone, LoRA r=8 and full
 fine-tuning -- on up to 1,000 articles per topic (capped at the smallest topic's 243), 256 tokens,
 3 epochs, batch 16, and tests each on 50 articles per topic. This section runs exactly that
-recipe with `fit` and reports each strategy's test accuracy with its standard error, the
-optimizer steps, the training time, and the verdicts between them (`claims.compare`), so the
+recipe with the course's strategy sweep (`strategies.run_strategies`, the rows lessons 05 and 06
+get) and reports each strategy's test accuracy with its standard error, the optimizer steps, the
+training time, and the verdicts between them (`claims.compare`), so the
 README's text results are measured, not expected. It also trains a linear head on frozen
 mean-pooled features of *every* training article and tests it on the whole test split.
 
@@ -23,7 +24,8 @@ from datetime import datetime, timezone
 
 import torch
 
-STRATEGIES = {"head only": 3e-3, "LoRA r=8": 2e-3, "full fine-tune": 1e-4}  # lesson 05's rates
+LR = {"head only": 3e-3, "LoRA r=8": 2e-3, "full fine-tune": 1e-4}  # lesson 05's rates
+UNSAVED = ("seed", "correct", "history")  # sweep columns kept out of the JSON (one seed here)
 
 
 def _build(strategy: str, num_classes: int) -> torch.nn.Module:
@@ -37,6 +39,14 @@ def _build(strategy: str, num_classes: int) -> torch.nn.Module:
     elif strategy == "LoRA r=8":
         lora.add_lora(model, ["query", "value"], r=8, alpha=16, modules_to_save=["classifier"])
     return model
+
+
+def _strategies(num_classes: int) -> list:
+    """Lesson 05's three strategies as the course's `Strategy` (a fresh MiniLM each)."""
+    from coursekit.strategies import Strategy
+
+    return [Strategy(name, lambda name=name: _build(name, num_classes), lr=lr)
+            for name, lr in LR.items()]  # fmt: skip
 
 
 def _frozen_head(bbc, tokenizer, max_length: int, device: torch.device) -> dict:
@@ -61,7 +71,7 @@ def _frozen_head(bbc, tokenizer, max_length: int, device: torch.device) -> dict:
     return {
         "train_articles": len(bbc.train),
         "test_articles": len(bbc.test),
-        "test_accuracy": round(acc, 4),
+        "accuracy": round(acc, 4),
         "accuracy_se": round(ck.claims.accuracy_se(acc, len(bbc.test)), 4),
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -87,31 +97,21 @@ def run(device: torch.device | str = "cpu", smoke: bool = False) -> dict:
     train_ds, val_ds, test_ds = (
         ck.datasets.text_dataset(s, tokenizer, max_length) for s in (train, val, test)
     )
+    swept, _ = ck.strategies.run_strategies(
+        _strategies(bbc.num_classes), train_ds, test_ds, epochs=epochs, batch_size=16,
+        device=device, seed=0, val=val_ds, progress=False,
+    )  # fmt: skip
     rows = []
-    for strategy, lr in STRATEGIES.items():
-        ck.seed_everything(0)
-        model = _build(strategy, bbc.num_classes)
-        t0 = time.perf_counter()
-        history = ck.fit(model, train_ds, val_ds, epochs=epochs, lr=lr, batch_size=16,
-                         device=device, progress=False)  # fmt: skip
-        train_s = time.perf_counter() - t0
-        acc = ck.evaluate(model, test_ds, device=device)["accuracy"]
-        rows.append(
-            {
-                "strategy": strategy,
-                "lr": lr,
-                "test_accuracy": round(acc, 4),
-                "accuracy_se": round(ck.claims.accuracy_se(acc, len(test_ds)), 4),
-                "val_accuracy_by_epoch": [round(e["val_accuracy"], 4) for e in history.epochs],
-                "steps": len(history.steps),
-                "trainable": ck.count_parameters(model).trainable,
-                "train_seconds": round(train_s, 1),
-            }
-        )
+    for row in swept:  # the sweep's row (strategies.ROW_COLUMNS), rounded, + rate and curve
+        kept = {k: round(v, 4) if isinstance(v, float) else v
+                for k, v in row.items() if k not in UNSAVED}  # fmt: skip
+        kept["lr"] = LR[row["strategy"]]
+        kept["val_accuracy_by_epoch"] = [round(e["val_accuracy"], 4) for e in row["history"].epochs]
+        rows.append(kept)
         print(rows[-1], flush=True)
     by = {r["strategy"]: r for r in rows}
     verdicts = [
-        ck.claims.compare(a, by[a]["test_accuracy"], b, by[b]["test_accuracy"],
+        ck.claims.compare(a, by[a]["accuracy"], b, by[b]["accuracy"],
                           se_a=by[a]["accuracy_se"], se_b=by[b]["accuracy_se"]).text
         for a, b in (("LoRA r=8", "full fine-tune"), ("head only", "full fine-tune"))
     ]  # fmt: skip

@@ -8,7 +8,7 @@ your Drive, so a disconnect costs at most one epoch; elsewhere it is `data/cours
 next to the course. Lesson 00 shows the resume.
 
 The lessons' long training cells (04's depth sweep and discriminative rates, 05's strategies,
-06's sweep through `run_strategies(..., checkpoints=)`) checkpoint into `resumable(lesson, run)`:
+06's sweep through `run_strategies(..., checkpoint_dir=)`) checkpoint into `resumable(lesson, run)`:
 in full mode that folder (and on Colab it first mounts your Drive, asking your permission once),
 in quick mode None, since a run of minutes on a CPU has nothing worth resuming. Run the cell
 again after a disconnect and each run picks up where it stopped; a finished run is restored

@@ -10,11 +10,12 @@ accuracy and macro-F1 from the test logits, so no method can grade its own homew
 The methods live in modules named for their concept, and are re-exported here:
     probes.py         probe_method, linear_probe, Standardize: a linear head on cached features
                       (transfer learning, cheap)
-    full_training.py  train_method: a whole network trained with `fit` (from scratch, or fully
+    methods.py        train_method: a whole network trained with `fit` (from scratch, or fully
                       fine-tuned); from_scratch(name, n), a course model's architecture with random
                       weights, the baseline that shows what pre-training is worth; image_batches
-    training/         ImageBatches (batches.py), make_optimizer (optim.py: the optimizer every
-                      method trains with); freezing/batchnorm.py recalibrate_batchnorm
+    training/         make_optimizer (optim.py: the optimizer every method trains with);
+                      ImageBatches (deprecated: datasets.image_dataset);
+                      freezing/batchnorm.py recalibrate_batchnorm
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .claims import accuracy_se, over_seeds
 from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
-from .full_training import Method, from_scratch, image_batches, train_method
+from .methods import Method, from_scratch, image_batches, train_method
 from .probes import Standardize, linear_probe, probe_method
 from .training.batches import ImageBatches
 from .training.metrics import accuracy, macro_f1

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
-from .full_training import Method, epochs_for, run_record
+from .methods import Method, epochs_for, run_record
 from .training.evaluation import predict
 from .training.history import History
 from .training.loop import fit

@@ -62,7 +62,7 @@ def test_text_section_runs_lesson_05s_three_strategies(smoke):
     assert by["LoRA r=8"]["trainable"] == 75653  # 6 layers x 2 x 8 x (384 + 384) + the head
     assert by["full fine-tune"]["trainable"] > 22_000_000
     for r in by.values():
-        assert r["steps"] >= 1 and 0 <= r["test_accuracy"] <= 1 and r["accuracy_se"] > 0
+        assert r["steps"] >= 1 and 0 <= r["accuracy"] <= 1 and r["accuracy_se"] > 0
     assert text["recipe"]["articles"]["test"] == 20 and len(text["verdicts"]) == 2
 
 
@@ -176,11 +176,11 @@ def test_readme_quotes_the_measured_text_results():
     for strategy, label in (("full fine-tune", "full fine-tuning"), ("LoRA r=8", "LoRA r=8"),
                             ("head only", "head only")):  # fmt: skip
         r = by[strategy]
-        assert f"{label} {r['test_accuracy']:.3f} ± {r['accuracy_se']:.3f}" in readme, label
+        assert f"{label} {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}" in readme, label
     frozen = text["frozen_head_all_articles"]
-    assert f"{frozen['test_accuracy']:.3f} ± {frozen['accuracy_se']:.3f}" in readme
+    assert f"{frozen['accuracy']:.3f} ± {frozen['accuracy_se']:.3f}" in readme
     lora, full = by["LoRA r=8"], by["full fine-tune"]
-    verdict = compare("lora", lora["test_accuracy"], "full", full["test_accuracy"],
+    verdict = compare("lora", lora["accuracy"], "full", full["accuracy"],
                       se_a=lora["accuracy_se"], se_b=full["accuracy_se"])  # fmt: skip
     assert (verdict.winner is None) == ("a tie within noise" in readme)
     # lesson 05 quotes the frozen head on every article against full fine-tuning, as a tie

@@ -14,6 +14,7 @@ from coursekit.datasets import (
     BBC_CLASSES,
     FASHION_MNIST_CLASSES,
     DatasetSplits,
+    ImageDataset,
     Split,
     TensorDictDataset,
     data_dir,
@@ -180,29 +181,55 @@ def test_image_dataset_batches_equal_preparing_everything_up_front(fashion):
 
 
 def test_images_for_a_gpu_are_prepared_there(fashion):
-    """On a CUDA device, fit and predict get the ImageDataset as `ImageBatches` on that device
-    (only uint8 crosses to the GPU; the resize runs there), with the same batches a DataLoader
-    gives. Checked without a GPU: the routing by device type, and the same numbers on the CPU."""
-    from coursekit.training import ImageBatches, as_loader
+    """On a CUDA device, fit and predict batch the ImageDataset in their own process with its
+    preparation on that device (only uint8 crosses to the GPU; the resize runs there), the same
+    batches a DataLoader gives. Checked without a GPU: the routing by device type, and the same
+    numbers from a dataset that prepares on a given device (here the CPU)."""
+    from coursekit.training import as_loader
 
     split = fashion.test.subset(range(20))
     mean, std = (127 / 255,) * 3, (128 / 255,) * 3
     ds = image_dataset(split, 64, mean=mean, std=std)
     on_gpu = as_loader(ds, 8, False, torch.device("cuda"), "train_data")
-    assert isinstance(on_gpu, ImageBatches) and on_gpu.device == torch.device("cuda")
-    assert len(on_gpu) == 3 and not on_gpu.shuffle
-    assert isinstance(
-        as_loader(ds, 8, False, torch.device("cpu"), "x"), torch.utils.data.DataLoader
-    )
+    assert on_gpu.dataset.device == torch.device("cuda") and on_gpu.num_workers == 0
+    assert len(on_gpu) == 3 and on_gpu.batch_size == 8 and ds.device is None
+    on_cpu = as_loader(ds, 8, False, torch.device("cpu"), "x")
+    assert on_cpu.dataset is ds
     sharded = as_loader(ds, 8, True, torch.device("cuda"), "x", on_device=False)  # Accelerate's
-    assert isinstance(sharded, torch.utils.data.DataLoader)
-    retargeted = as_loader(ImageBatches(split, 64, mean, std), 8, True, torch.device("cuda"), "x")
-    assert retargeted.device == torch.device("cuda") and retargeted.batch_size == 32
-    same = ImageBatches.from_dataset(ds, 8, device="cpu")  # what a GPU computes, here on the CPU
+    assert sharded.dataset is ds
+    augmented = ImageDataset(split.x[:, None].expand(-1, 3, -1, -1), split.y, None,
+                             transform=lambda im: im.flip(-1))  # fmt: skip
+    assert as_loader(augmented, 8, True, torch.device("cuda"), "x").dataset is augmented
+    same = torch.utils.data.DataLoader(ds.to("cpu"), batch_size=8)  # what a GPU computes
     x, y = torch.cat([b[0] for b in same]), torch.cat([b[1] for b in same])
     loader = torch.utils.data.DataLoader(ds, batch_size=8)
     torch.testing.assert_close(x, torch.cat([b[0] for b in loader]), atol=1e-6, rtol=0)
     assert torch.equal(y, split.y)
+
+
+def test_an_image_transform_runs_on_uint8_images_before_the_normalisation():
+    images = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).view(2, 3, 4, 4)
+    ds = ImageDataset(images, [0, 1], None, mean=0.5, std=0.5, transform=lambda im: im.flip(-1))
+    x, _ = ds[1]
+    torch.testing.assert_close(x, (images[1].flip(-1).float() / 255 - 0.5) / 0.5)
+
+
+def test_the_old_image_batches_name_warns_and_gives_the_same_batches():
+    from coursekit.training import ImageBatches
+
+    split = Split(torch.arange(10, dtype=torch.uint8)[:, None, None].expand(10, 4, 4), range(10))
+    with pytest.warns(DeprecationWarning, match="image_dataset"):
+        ordered = ImageBatches(split, 8, None, None, batch_size=4)
+    assert len(ordered) == 3
+    x, y = next(iter(ordered))
+    assert x.shape == (4, 3, 8, 8) and x.dtype == torch.float32
+    assert torch.cat([b[1] for b in ordered]).tolist() == list(range(10))
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning):
+        shuffled = torch.cat([b[1] for b in ImageBatches(split, 8, None, None, shuffle=True)])
+    assert sorted(shuffled.tolist()) == list(range(10)) and shuffled.tolist() != list(range(10))
+    with pytest.raises(TypeError, match="image split"), pytest.warns(DeprecationWarning):
+        ImageBatches(Split(["a text"], [0]), 8, None, None)
 
 
 def test_full_mode_image_data_stays_compact(fashion):
@@ -375,3 +402,25 @@ def test_tokenize_pads_and_truncates_with_minilm():
     assert ds[1]["input_ids"].shape == (8,) and ds[1]["labels"] == 1
     with pytest.raises(TypeError, match="list of texts"):
         tokenize("one text", tok)
+
+
+def test_finetune_images_are_normalised_as_torchvision_normalize_does():
+    """Lesson 07's image datasets normalise through `prepare_images`, and give what torchvision's
+    `ToDtype(scale=True)` + `Normalize(mean, std)` give (no third hand-written recipe)."""
+    from torchvision.transforms import v2
+
+    from coursekit.finetune.build import image_dataset_for
+    from coursekit.models import normalization_for
+
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    ds = image_dataset_for(images, np.arange(4), "efficientnet_lite0")
+    assert isinstance(ds, ImageDataset) and ds[2][1] == 2
+    mean, std = normalization_for("efficientnet_lite0")
+    tv = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    x = torch.stack([ds[i][0] for i in range(4)])
+    torch.testing.assert_close(x, tv(images), atol=1e-5, rtol=0)
+    from coursekit.finetune.build import ImageTensorDataset
+
+    with pytest.warns(DeprecationWarning, match="image_dataset_for"):
+        old = ImageTensorDataset(images, np.arange(4), "efficientnet_lite0")
+    torch.testing.assert_close(old[1][0], ds[1][0])

@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from coursekit.finetune_script import build_data, build_model, main, parse_args, weights_summary
+from coursekit.multi_gpu_example import build_data, build_model, main, parse_args, weights_summary
 from coursekit.training import distributed, evaluate, fit, load_weights
 
 from conftest import require_asset
@@ -50,7 +50,7 @@ def _env() -> dict[str, str]:
 
 
 def _launch(launcher: list[str], out: Path, extra: str = "") -> tuple[dict, str]:
-    cmd = [sys.executable, "-m", *launcher, "-m", "coursekit.finetune_script", "--out", str(out)]
+    cmd = [sys.executable, "-m", *launcher, "-m", "coursekit.multi_gpu_example", "--out", str(out)]
     cmd += (RUN + f" --batch-size {PER_PROCESS_BATCH} " + extra).split()
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
     output = proc.stdout + proc.stderr

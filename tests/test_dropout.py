@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import BertModel
 
-from coursekit.finetune_script import set_dropout
+from coursekit.multi_gpu_example import set_dropout
 
 from helpers import tiny_bert_config
 

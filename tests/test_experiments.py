@@ -7,10 +7,9 @@ import torch
 from torch import nn
 
 from coursekit import experiments as ex
-from coursekit.datasets import Split
+from coursekit.datasets import ImageDataset, Split
 from coursekit.freezing import recalibrate_batchnorm
-from coursekit.full_training import optimizer_steps
-from coursekit.training import ImageBatches
+from coursekit.methods import optimizer_steps
 
 from conftest import require_asset
 
@@ -218,18 +217,13 @@ def test_recalibrate_batchnorm_matches_the_data():
     assert recalibrate_batchnorm(nn.Linear(2, 2), [], device="cpu") == 0
 
 
-def test_image_batches_prepare_on_the_fly_in_order_or_shuffled():
+def test_image_batches_gives_image_datasets_batched_by_the_method():
     split = Split(torch.arange(10, dtype=torch.uint8)[:, None, None].expand(10, 4, 4), range(10))
-    ordered = list(ImageBatches(split, 8, None, None, batch_size=4))
-    assert len(ordered) == 3 == len(ImageBatches(split, 8, None, None, batch_size=4))
-    x, y = ordered[0]
-    assert x.shape == (4, 3, 8, 8) and x.dtype == torch.float32
-    assert torch.cat([b[1] for b in ordered]).tolist() == list(range(10))
-    torch.manual_seed(0)
-    shuffled = torch.cat([b[1] for b in ImageBatches(split, 8, None, None, shuffle=True)])
-    assert sorted(shuffled.tolist()) == list(range(10)) and shuffled.tolist() != list(range(10))
-    with pytest.raises(TypeError, match="image split"):
-        ImageBatches(Split(["a text"], [0]), 8, None, None)
+    to_data = ex.image_batches(8, 0.5, 0.5)
+    data = to_data(split, True)
+    assert isinstance(data, ImageDataset) and data[0][0].shape == (3, 8, 8)
+    with pytest.warns(DeprecationWarning, match="batch_size"):
+        ex.image_batches(8, 0.5, 0.5, batch_size=4)
 
 
 def test_aggregate_and_markdown():

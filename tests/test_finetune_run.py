@@ -87,9 +87,9 @@ def test_onnx_export_matches_pytorch_within_tolerance(image_run):
     assert (result.out_dir / "preprocess.py").read_bytes() == Path(pixels.__file__).read_bytes()
     files = [result.data.items[i] for i in result.data.splits["test"]]
     onnx_probs = Predictor(result.out_dir).probabilities(files)
-    from coursekit.finetune.build import ImageTensorDataset, image_tensors
+    from coursekit.finetune.build import image_dataset_for, image_tensors
 
-    dataset = ImageTensorDataset(
+    dataset = image_dataset_for(
         image_tensors(files, 32), np.zeros(len(files)), "efficientnet_lite0"
     )
     with torch.no_grad():
@@ -218,8 +218,14 @@ def test_early_stopping_reaches_fit_and_the_text_model_is_the_course_one(tmp_pat
         return History(epochs=[{"epoch": 1, "train_loss": 0.5, "val_loss": 0.5}])
 
     monkeypatch.setattr(run_module, "fit", fake_fit)
-    csv = tweets_csv(tmp_path / "t.csv", per_class=60, binary=True)
+    csv = tweets_csv(tmp_path / "t.csv", per_class=80, binary=True)
     result = finetune(csv, tmp_path / "out", epochs=1, max_length=16, early_stopping=2)
     assert seen["early_stopping"] == 2 and seen["restore_best"] is True
     assert isinstance(seen["model"], TextClassifier) and seen["model"].pooling == "mean"
-    assert result.choices["trainable"].startswith("74,498 of")  # 60 per class: LoRA
+    # the optimizer is the course's one (training.optim.make_optimizer): fused where torch can
+    from coursekit.device import adamw_kwargs
+
+    fused = adamw_kwargs(seen["device"]).get("fused", False)
+    assert bool(seen["optimizer"].defaults["fused"]) == fused
+    assert seen["optimizer"].defaults["weight_decay"] == 0.01
+    assert result.choices["trainable"].startswith("74,498 of")  # 80 per class (56 to train): LoRA

@@ -198,3 +198,198 @@ def test_no_module_reads_the_old_step_cap_switch():
     """`$COURSEKIT_MAX_STEPS` is gone: the course runner installs a dry run in the kernel."""
     users = [m for m, path in MODULES.items() if "COURSEKIT_MAX_STEPS" in path.read_text()]
     assert not users, users
+
+
+# --- one of each ---------------------------------------------------------------------------------
+
+OPTIMIZER_FACTORY = "coursekit.training.optim"  # make_optimizer: the one AdamW every run uses
+OPTIMIZER_PROBE = "coursekit.device"  # adamw_kwargs tries one fused step on a scalar
+
+
+def _optimizers_built(module: str) -> list[str]:
+    """Each call of a `torch.optim` optimizer class in `module`'s source, as "line N: Class"."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = ast.unparse(node.func.value)
+            if target in ("torch.optim", "optim") and node.func.attr[:1].isupper():
+                found.append(f"line {node.lineno}: {node.func.attr}")
+    return found
+
+
+def test_the_optimizer_check_finds_a_hand_built_optimizer(tmp_path, monkeypatch):
+    path = tmp_path / "probe.py"
+    path.write_text(
+        "import torch\nopt = torch.optim.AdamW([], lr=1)\nsched = torch.optim.lr_x(opt)\n"
+    )
+    monkeypatch.setitem(MODULES, "probe", path)
+    assert _optimizers_built("probe") == ["line 2: AdamW"]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_optimizer_comes_from_the_one_factory(module):
+    if module in (OPTIMIZER_FACTORY, OPTIMIZER_PROBE):
+        return
+    assert not _optimizers_built(module), (
+        f"{module} builds its own optimizer: use training.optim.make_optimizer "
+        "(param groups for discriminative learning rates)"
+    )
+
+
+# --- the README's package map matches the package ------------------------------------------------
+
+ROOT = Path(coursekit.__file__).resolve().parents[1]
+
+
+def _readme_map() -> dict[str, str]:
+    """{entry ("cost.py", "training/"): its description} from the README's package map."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The package", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            current, _, rest = line.strip().partition(" ")
+            entries[current] = rest
+        elif current is not None and line.strip():
+            entries[current] += " " + line.strip()
+    return entries
+
+
+def _top_level() -> set[str]:
+    """The package's own modules ("x.py") and subpackages ("x/"), as `ls coursekit` shows them."""
+    here = Path(coursekit.__file__).parent
+    modules = {p.name for p in here.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    return modules | {p.name + "/" for p in here.iterdir() if (p / "__init__.py").is_file()}
+
+
+def test_the_readme_map_lists_every_module_and_nothing_else():
+    listed = set(_readme_map())
+    actual = _top_level()
+    assert not actual - listed, f"modules missing from the README's package map: {actual - listed}"
+    assert not listed - actual, (
+        f"the README's package map lists what is not there: {listed - actual}"
+    )
+
+
+@pytest.mark.parametrize("entry", sorted(e for e in _readme_map() if e.endswith("/")))
+def test_a_subpackage_entry_that_names_its_modules_names_them_all(entry):
+    import re
+
+    named = set(re.findall(r"\b(\w+\.py)\b", _readme_map()[entry]))
+    if not named:
+        return
+    folder = Path(coursekit.__file__).parent / entry
+    actual = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
+    assert named <= actual, f"README's {entry} names modules it does not have: {named - actual}"
+    assert actual <= named, f"README's {entry} leaves out {actual - named}"
+
+
+# --- notebooks use the public surface only --------------------------------------------------------
+
+NOTEBOOKS = sorted((ROOT / "notebooks" / "source").glob("*.ipynb"))
+
+
+def _notebook_imports(path: Path) -> list[tuple[str, list[str] | None]]:
+    """(module, imported names or None for `import module`) for every coursekit import of a
+    notebook's code cells (IPython magics and shell lines left out)."""
+    import json
+
+    found = []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").split(".")[0] == "coursekit"
+            ):
+                found.append((node.module, [alias.name for alias in node.names]))
+            elif isinstance(node, ast.Import):
+                found += [(a.name, None) for a in node.names if a.name.split(".")[0] == "coursekit"]
+    return found
+
+
+def _private_imports(module: str, names: list[str] | None) -> list[str]:
+    """What is not public in one import: public is `coursekit` and its `__all__`, a module or
+    subpackage of the README's map (`coursekit.viz`), and the names such a module lists in its
+    `__all__` (one documented import per subpackage; never a module below it)."""
+    top = {entry.removesuffix("/").removesuffix(".py") for entry in _top_level()}
+    parts = module.split(".")
+    if len(parts) > 2:
+        return [f"{module}: a module inside a subpackage (import from coursekit.{parts[1]})"]
+    if len(parts) == 2 and parts[1] not in top:
+        return [f"{module}: not a module of the package map"]
+    if names is None:
+        return []
+    if module == "coursekit":
+        return [f"coursekit.{n}: not public" for n in names if n not in {*coursekit.__all__, *top}]
+    listed = set(getattr(importlib.import_module(module), "__all__", ()))
+    return [f"{module}.{n}: not in {module}.__all__" for n in names if n not in listed]
+
+
+def test_the_public_import_check_finds_internals():
+    assert _private_imports("coursekit.finetune.build", ["image_tensors"])
+    assert _private_imports("coursekit.training", ["_Run"])
+    assert _private_imports("coursekit", ["_version"])
+    assert not _private_imports("coursekit.finetune", ["image_tensors", "examples"])
+    assert not _private_imports("coursekit", ["viz", "fit"])
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_import_only_public_names(notebook):
+    private = [
+        p for module, names in _notebook_imports(notebook) for p in _private_imports(module, names)
+    ]
+    assert not private, f"{notebook.name} imports internals: {private}"
+
+
+# --- one name for the same idea ------------------------------------------------------------------
+
+# A folder a run checkpoints into (and resumes from) is `checkpoint_dir`; a folder a run writes
+# its results into is `out_dir` (`--out` on the command line). Deprecated names, one release:
+DEPRECATED_PARAMETERS = {
+    ("coursekit.strategies.sweep.run_strategies", "checkpoints"),
+    ("coursekit.strategies.sweep.run_strategy", "checkpoints"),
+}
+OTHER_FOLDER_NAMES = {"checkpoints", "ckpt_dir", "checkpoint_folder", "output_dir", "outdir",
+                      "output_folder", "save_dir", "results_dir"}  # fmt: skip
+
+
+def _public_callables() -> dict[str, object]:
+    found = {}
+    for module in MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:  # a script loaded by path elsewhere (teach.agent): the test above says
+            continue
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module:
+                found[f"{module}.{name}"] = obj
+    return found
+
+
+def test_a_folder_has_one_name_across_fit_the_sweep_and_finetune():
+    def params(obj) -> set[str]:
+        try:
+            return set(inspect.signature(obj).parameters)
+        except (TypeError, ValueError):  # exceptions and other builtin-backed classes
+            return set()
+
+    from coursekit.finetune import finetune
+    from coursekit.strategies import run_strategies, run_strategy
+    from coursekit.training import fit
+
+    assert {"checkpoint_dir"} <= params(fit) & params(run_strategies) & params(run_strategy)
+    assert "out_dir" in params(finetune)
+    odd = [
+        f"{where}({name}=)"
+        for where, obj in _public_callables().items()
+        for name in params(obj) if name in OTHER_FOLDER_NAMES
+        and (where, name) not in DEPRECATED_PARAMETERS
+    ]  # fmt: skip
+    assert not odd, f"use checkpoint_dir / out_dir: {odd}"

@@ -14,7 +14,7 @@ from coursekit.datasets import TensorDictDataset
 from coursekit.freezing import freeze_all_but_head
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
-from coursekit.strategies import Strategy, run_strategies
+from coursekit.strategies import ROW_COLUMNS, Strategy, run_strategies
 from coursekit.training.history import History
 from coursekit.viz import plot_forgetting, plot_runs, plot_strategies
 
@@ -52,6 +52,7 @@ def test_one_row_per_strategy_with_exact_counts():
     ]
     rows, models = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
     assert [r["strategy"] for r in rows] == ["head only", "full", "lora"]
+    assert all(list(r) == list(ROW_COLUMNS) for r in rows)  # the one row schema, in order
     assert list(models) == ["head only", "full", "lora"]
     for row in rows:
         counts = count_parameters(models[row["strategy"]])
@@ -141,10 +142,10 @@ def test_a_sweep_resumed_after_a_disconnect_gives_the_uninterrupted_results(tmp_
         strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False
     )
     run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, progress=False,
-                   checkpoints=tmp_path)  # fmt: skip  # the "disconnect" after epoch 1
+                   checkpoint_dir=tmp_path)  # fmt: skip  # the "disconnect" after epoch 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LoRA-r=2", "full"]
     resumed, models = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8,
-                                     progress=False, checkpoints=tmp_path)  # fmt: skip
+                                     progress=False, checkpoint_dir=tmp_path)  # fmt: skip
     assert capsys.readouterr().out.count("Resumed from") == 2
     for a, b in zip(whole, resumed, strict=True):
         assert (a["accuracy"], a["steps"]) == (b["accuracy"], b["steps"])
@@ -152,7 +153,7 @@ def test_a_sweep_resumed_after_a_disconnect_gives_the_uninterrupted_results(tmp_
         ref = whole_models[name].state_dict()
         assert all(torch.equal(v, ref[k]) for k, v in model.state_dict().items()), name
     again, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False,
-                              checkpoints=tmp_path)  # fmt: skip
+                              checkpoint_dir=tmp_path)  # fmt: skip
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in whole]
 
 
@@ -203,10 +204,10 @@ def test_several_seeds_give_one_row_each_and_a_summary_with_paired_differences()
 def test_a_seeded_sweep_checkpoints_each_seed_in_its_own_folder(tmp_path):
     strategies = [Strategy("full", tiny_classifier)]
     rows, _ = run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, seeds=(3, 4),
-                             progress=False, checkpoints=tmp_path)  # fmt: skip
+                             progress=False, checkpoint_dir=tmp_path)  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed3", "seed4"]
     again, _ = run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, seeds=(3, 4),
-                              progress=False, checkpoints=tmp_path)  # fmt: skip
+                              progress=False, checkpoint_dir=tmp_path)  # fmt: skip
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]
 
 
@@ -279,3 +280,14 @@ def test_a_strategy_may_bring_its_own_batch_size_and_epochs():
                   Strategy("sweep's", head_only, lr=1e-2)]  # fmt: skip
     rows, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
     assert [(r["steps"], r["epochs"]) for r in rows] == [(3, 3), (6, 2)]  # 24 examples
+
+
+def test_the_old_checkpoints_name_warns_and_still_checkpoints(tmp_path):
+    strategies = [Strategy("head only", head_only, lr=1e-2)]
+    with pytest.warns(DeprecationWarning, match="checkpoint_dir"):
+        run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, progress=False,
+                       checkpoints=tmp_path)  # fmt: skip
+    assert (tmp_path / "head-only" / "last.safetensors").exists()
+    with pytest.raises(TypeError, match="checkpoint_dir= only"), pytest.warns(DeprecationWarning):
+        run_strategies(strategies, TRAIN, TEST, epochs=1, checkpoints=tmp_path,
+                       checkpoint_dir=tmp_path)  # fmt: skip

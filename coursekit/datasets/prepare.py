@@ -12,7 +12,7 @@ time. Lessons 03 and 04 use it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -109,27 +109,43 @@ def prepare_images(
 class ImageDataset(Dataset):
     """uint8 images at their native size, prepared batch by batch when a DataLoader fetches them.
 
-    Items are `(float image C x size x size, label)`, exactly `prepare_images(x[i:i+1], ...)[0]`.
-    A DataLoader asks for a whole batch at once through `__getitems__`, so a batch is resized in
-    one call; the dataset itself holds only the uint8 images (`nbytes` says how many bytes).
+    The course's one image dataset (lessons 02-04 and 07). Items are `(float image C x size x
+    size, label)`, exactly `prepare_images(x[i:i+1], ...)[0]`. A DataLoader asks for a whole batch
+    at once through `__getitems__`, so a batch is resized in one call; the dataset itself holds
+    only the uint8 images (`nbytes` says how many bytes).
+
+    `device`: where batches are prepared (default: the CPU). `fit`, `evaluate` and `predict` on a
+    GPU prepare there (`to(device)`): only uint8 images cross to the GPU and the resize runs
+    there instead of on the host's few cores. `transform`: a torchvision transform applied to
+    each uint8 image (C x H x W) first, e.g. random crops and flips (`finetune.build.
+    default_augmentation`); it keeps the batch on the host's DataLoader workers.
     """
 
     def __init__(
         self,
         images: torch.Tensor,
-        labels: torch.Tensor,
+        labels: torch.Tensor | Sequence[int] | np.ndarray,
         size: int | tuple[int, int] | None,
         *,
         rgb: bool = True,
         mean: float | Sequence[float] | None = None,
         std: float | Sequence[float] | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        device: torch.device | str | None = None,
     ):
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(
+                "ImageDataset needs an image split (x a uint8 tensor); for text use tokenize"
+            )
         if images.dtype != torch.uint8:
             raise TypeError(f"ImageDataset stores uint8 images, got {images.dtype}")
+        labels = torch.as_tensor(labels, dtype=torch.int64)
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images, self.labels = images, labels
         self.size, self.rgb, self.mean, self.std = size, rgb, mean, std
+        self.transform = transform
+        self.device = torch.device(device) if device is not None else None
         prepare_images(images[:1], size, rgb=rgb, mean=mean, std=std)  # bad arguments fail now
 
     def __len__(self) -> int:
@@ -140,11 +156,19 @@ class ImageDataset(Dataset):
         """Bytes held by the dataset (uint8 images + int64 labels)."""
         return self.images.nbytes + self.labels.nbytes
 
+    def to(self, device: torch.device | str) -> ImageDataset:
+        """The same images, with batches prepared on `device` (labels stay on the host)."""
+        return ImageDataset(self.images, self.labels, self.size, rgb=self.rgb, mean=self.mean,
+                            std=self.std, transform=self.transform, device=device)  # fmt: skip
+
     def prepare(self, idx: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """The float batch for positions `idx` (N x C x size x size)."""
         idx = torch.as_tensor(idx, dtype=torch.int64)
-        kw = dict(rgb=self.rgb, mean=self.mean, std=self.std)
-        return prepare_images(self.images[idx], self.size, **kw)
+        x = self.images[idx]
+        if self.transform is not None:
+            x = torch.stack([self.transform(image) for image in x])
+        kw = dict(rgb=self.rgb, mean=self.mean, std=self.std, device=self.device)
+        return prepare_images(x, self.size, **kw)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.prepare([i])[0], self.labels[i]
@@ -161,14 +185,12 @@ def image_dataset(
     rgb: bool = True,
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
+    device: torch.device | str | None = None,
 ) -> ImageDataset:
-    """An `ImageDataset` for a DataLoader: the split's uint8 images, prepared per batch.
+    """An `ImageDataset` for a DataLoader: the split's uint8 images, prepared per batch (on
+    `device`, default the CPU).
 
     Memory stays that of the uint8 images at their native size (10,000 Fashion-MNIST images:
     8 MB), whatever `size`; the float copy at `size` px exists one batch at a time.
     """
-    if not isinstance(split.x, torch.Tensor):
-        raise TypeError(
-            "image_dataset needs an image split (x a uint8 tensor); for text use tokenize"
-        )
-    return ImageDataset(split.x, split.y, size, rgb=rgb, mean=mean, std=std)
+    return ImageDataset(split.x, split.y, size, rgb=rgb, mean=mean, std=std, device=device)

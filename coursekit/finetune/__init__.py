@@ -12,7 +12,8 @@ The modules, in the order of a run: data (with images, pixels, tables, columns),
 run, evaluate, export, predict.
 """
 
-from .build import STRATEGIES, warmup_cosine
+from . import examples
+from .build import STRATEGIES, default_augmentation, image_tensors, warmup_cosine
 from .data import load_data
 from .evaluate import (
     bootstrap_interval,
@@ -37,7 +38,10 @@ __all__ = [
     "UserData",
     "bootstrap_interval",
     "data_report",
+    "default_augmentation",
+    "examples",
     "finetune",
+    "image_tensors",
     "load_data",
     "most_confidently_wrong",
     "plot_wrong",

@@ -6,9 +6,9 @@ Each function is one decision the earlier lessons taught, made explicit:
   pre-trained weights expect (lesson 03); texts tokenized to a length that covers most of them;
 - augmentation (torchvision transforms v2): random crops and flips make each epoch see slightly
   different images, so a small training set goes further;
-- a strategy (lessons 04-06): "head" (a linear probe: only the new head trains), "unfreeze"
-  (the head plus the last blocks), "lora" (low-rank updates, the course's convention of lessons
-  05 and 06: `lora.add_text_lora`) or "full";
+- a strategy (lessons 04-06; a `strategies.Strategy` like theirs): "head" (a linear probe: only
+  the new head trains), "unfreeze" (the head plus the last blocks), "lora" (low-rank updates, the
+  course's convention of lessons 05 and 06: `lora.add_text_lora`) or "full";
 - a learning rate that warms up then decays along a cosine (large steps early would wreck the
   pre-trained weights before the new head has learned anything);
 - class weights in the loss, so a rare class counts as much as a frequent one.
@@ -17,18 +17,19 @@ Each function is one decision the earlier lessons taught, made explicit:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
-from coursekit.datasets import TensorDictDataset, tokenize
+from coursekit.datasets import ImageDataset, TensorDictDataset, tokenize
 from coursekit.freezing import freeze_all_but_head, unfreeze_last
 from coursekit.lora import add_text_lora
 from coursekit.models import normalization_for
+from coursekit.strategies import Strategy
 
 from .images import image_pixels
 
@@ -40,13 +41,15 @@ __all__ = [
     "choose_strategy",
     "class_weights",
     "default_augmentation",
+    "image_dataset_for",
     "image_tensors",
+    "strategy",
     "text_length",
     "text_tensors",
     "warmup_cosine",
 ]
 
-STRATEGIES = ("head", "unfreeze", "lora", "full")
+STRATEGIES = ("head", "unfreeze", "lora", "full")  # the names; `strategy` makes each a Strategy
 DEFAULT_LR = {"head": 3e-3, "unfreeze": 1e-3, "lora": 3e-3, "full": 1e-4}
 ENOUGH_PER_CLASS = 50  # below this, train only the head: more freedom would overfit
 
@@ -62,6 +65,23 @@ def choose_strategy(kind: str, train_per_class: int) -> tuple[str, str]:
     if kind == "text":
         return "lora", f"at least {ENOUGH_PER_CLASS} examples per class: LoRA on query/value"
     return "unfreeze", f"at least {ENOUGH_PER_CLASS} examples per class: head + last 2 blocks"
+
+
+def strategy(
+    name: str, make_model: Callable[[], nn.Module], kind: str, lr: float | None = None
+) -> Strategy:
+    """The strategy `name` (one of `STRATEGIES`) as the course's `strategies.Strategy`, the one
+    meaning of "strategy" in lessons 05-07: `build()` gives a fresh `make_model()` with what
+    trains chosen (`apply_strategy`); `lr` defaults to the strategy's usual rate."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+    def build() -> nn.Module:
+        model = make_model()
+        apply_strategy(model, name, kind)
+        return model
+
+    return Strategy(name, build, lr=DEFAULT_LR[name] if lr is None else lr)
 
 
 def apply_strategy(model: nn.Module, strategy: str, kind: str) -> list[str]:
@@ -131,25 +151,28 @@ def default_augmentation(size: int) -> Any:
     )
 
 
-class ImageTensorDataset(Dataset):
-    """Items `(normalised float image, label)` from uint8 images, augmented if `transform`."""
+def image_dataset_for(
+    images: torch.Tensor, labels: np.ndarray, model_name: str, transform: Any = None
+) -> ImageDataset:
+    """uint8 images [N, 3, H, W] as the course's one image dataset (`datasets.ImageDataset`):
+    items `(image normalised with the model's mean/std, label)`, augmented by `transform` (a
+    torchvision transform on uint8 images) first. The normalisation is `prepare_images`', as in
+    lessons 02-04: (pixels / 255 - mean) / std per channel (torchvision's `Normalize`)."""
+    mean, std = normalization_for(model_name)
+    return ImageDataset(images, labels, None, mean=mean, std=std, transform=transform)
 
-    def __init__(
-        self, images: torch.Tensor, labels: np.ndarray, model_name: str, transform: Any = None
-    ):
-        mean, std = normalization_for(model_name)
-        self.images, self.labels = images, torch.as_tensor(labels, dtype=torch.int64)
-        self.mean, self.std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
-        self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.images[i]
-        if self.transform is not None:
-            x = self.transform(x)
-        return (x.float() / 255 - self.mean) / self.std, self.labels[i]
+def ImageTensorDataset(  # the old class name, kept for one release
+    images: torch.Tensor, labels: np.ndarray, model_name: str, transform: Any = None
+) -> ImageDataset:
+    """Deprecated: `image_dataset_for` (the same items, as a `datasets.ImageDataset`)."""
+    warnings.warn(
+        "finetune.build.ImageTensorDataset is deprecated and will be removed in the next "
+        "release: use finetune.build.image_dataset_for (a datasets.ImageDataset).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return image_dataset_for(images, labels, model_name, transform)
 
 
 def text_length(tokenizer: Any, texts: Sequence[str], cap: int) -> int:

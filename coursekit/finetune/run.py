@@ -26,6 +26,7 @@ from coursekit.params import count_parameters
 from coursekit.training.evaluation import predict
 from coursekit.training.history import History
 from coursekit.training.loop import fit
+from coursekit.training.optim import make_optimizer
 from coursekit.viz import plot_confusion_matrix
 
 from . import build
@@ -90,7 +91,7 @@ def _inputs(data: UserData, plan: Plan) -> dict[str, Any]:
         items, labels = [data.items[i] for i in idx], data.labels[idx]
         if pixels is not None:
             augment = build.default_augmentation(plan.image_size) if plan.augment else None
-            out[split] = build.ImageTensorDataset(
+            out[split] = build.image_dataset_for(
                 build.channels_first(pixels[idx]),
                 labels,
                 plan.model,
@@ -234,14 +235,15 @@ def finetune(
 
     seed_everything(seed)
     device = torch.device(device) if device is not None else pick_device()
-    net = _pretrained(plan.model, data)
-    build.apply_strategy(net, plan.strategy, data.kind)
+    chosen = build.strategy(
+        plan.strategy, lambda: _pretrained(plan.model, data), data.kind, plan.lr
+    )
+    net = chosen.build()
     counts = count_parameters(net)
     plan.choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
     print(f"trainable: {plan.choices['trainable']} (strategy {plan.strategy})")
     sets = _inputs(data, plan)
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=plan.lr)
+    optimizer = make_optimizer(net, chosen.lr, device=device)  # the AdamW every lesson trains with
     steps = plan.epochs * -(-len(sets["train"]) // plan.batch_size)
     scheduler = build.warmup_cosine(optimizer, steps, warmup)
     weights = build.class_weights(data.labels[data.splits["train"]], data.num_classes)

@@ -107,8 +107,9 @@ def recalibrate_batchnorm(
     A network trained for only a few steps has running statistics still near their initial
     values (EfficientNet's BatchNorm momentum is 0.01), so in eval mode it would look worse than
     it is. This resets them and averages exactly over the given batches (an iterable of
-    `(inputs, labels)`, e.g. `ImageBatches` or a DataLoader). Only the BatchNorm layers run in
-    train mode, so dropout and stochastic depth stay off. Returns how many layers were updated.
+    `(inputs, labels)`, e.g. a DataLoader over a `datasets.ImageDataset`). Only the BatchNorm
+    layers run in train mode, so dropout and stochastic depth stay off. Returns how many layers
+    were updated.
     """
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     if not norms:

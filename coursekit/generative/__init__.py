@@ -20,6 +20,7 @@
 Training goes through `coursekit.fit` with `loss_fn=causal_lm_loss`; LoRA is `coursekit.lora`.
 """
 
+from . import show  # the lesson's tables and plots, as a module: `generative.show.losses(...)`
 from .experiment import (
     Graded,
     adapter_off,
@@ -106,6 +107,7 @@ __all__ = [
     "rounding_error",
     "sft_loader",
     "sft_plan",
+    "show",
     "storage_table",
     "tune",
 ]

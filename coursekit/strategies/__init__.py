@@ -4,7 +4,8 @@ A *strategy* is how much of a pre-trained model may change and how fast: a linea
 features, the head plus the last blocks, full fine-tuning with discriminative learning rates,
 LoRA, ... `run_strategies` trains each one on the same task with `fit`, tests it on the same
 split and measures what it cost, so the choice between them rests on numbers measured side by
-side instead of folklore. Each row of the result holds:
+side instead of folklore. Each row of the result holds (`ROW_COLUMNS`, the one schema the lessons
+and the benchmarks share):
 
     strategy, accuracy, macro_f1     on the test split (graded here, never by the strategy)
     accuracy_se, n_test              the accuracy's binomial standard error on n_test examples
@@ -31,9 +32,10 @@ Plot the table with `viz.plot_strategies`, the curves with `viz.plot_runs`. Less
 
 from .checklist import checklist
 from .compare import closer_to, difference, per_example, summarize
-from .sweep import Strategy, run_strategies, run_strategy
+from .sweep import ROW_COLUMNS, Strategy, run_strategies, run_strategy
 
 __all__ = [
+    "ROW_COLUMNS",
     "Strategy",
     "checklist",
     "closer_to",

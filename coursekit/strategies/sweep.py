@@ -11,6 +11,7 @@ import math
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,30 @@ from ..training.loop import fit
 from ..training.metrics import accuracy, macro_f1
 from ..training.optim import make_optimizer
 
-__all__ = ["Strategy", "run_strategies", "run_strategy"]
+__all__ = ["ROW_COLUMNS", "Strategy", "run_strategies", "run_strategy"]
+
+# The one row of a strategy run (lessons 05 and 06, the benchmarks' text section): every key a
+# row holds, in order, with what it means (the package docstring explains them at length).
+ROW_COLUMNS = {
+    "strategy": "the strategy's name",
+    "seed": "the seed the run started from",
+    "accuracy": "test accuracy (graded here, never by the strategy)",
+    "accuracy_se": "its binomial standard error on n_test examples",
+    "n_test": "test examples",
+    "macro_f1": "test macro-F1",
+    "trainable": "trainable parameters",
+    "total": "all parameters (with a frozen encoder whose features were cached)",
+    "trainable_pct": "100 x trainable / total",
+    "seconds": "wall time from pre-trained weights to a trained model (setup + build + fit)",
+    "train_seconds": "the training loop alone (fit, no validation pass)",
+    "steps": "optimizer steps",
+    "s_per_step": "train_seconds / steps",
+    "peak_mb": "memory above the start while training (CUDA: allocated; CPU: resident)",
+    "optimizer_state_bytes": "what the optimizer kept (AdamW: 8 bytes a trainable weight)",
+    "epochs": "epochs trained",
+    "correct": "1/0 per test example (for paired comparisons)",
+    "history": "the run's History (learning curves)",
+}
 
 
 @dataclass
@@ -95,15 +119,18 @@ def run_strategy(
     batch_size: int = 16,
     device: torch.device | str | None = None,
     seed: int = 0,
-    checkpoints: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
     val: Any = None,
+    checkpoints: str | Path | None = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Build, train and test one strategy; return (its row, the trained model). See the module
     docstring for the columns. `val`: validation data scored after every epoch (the learning
     curves in `row["history"]`; a strategy with its own `data` is validated on its third item,
-    if any). `checkpoints`: a folder; the strategy's `fit` checkpoints into a subfolder named
-    for it and resumes from there (a resumed run's `seconds` counts only the part trained in
-    this session; `train_seconds` comes from the restored history)."""
+    if any). `checkpoint_dir`: a folder (as `fit`'s); the strategy's `fit` checkpoints into a
+    subfolder named for it and resumes from there (a resumed run's `seconds` counts only the part
+    trained in this session; `train_seconds` comes from the restored history). `checkpoints`:
+    the deprecated name of `checkpoint_dir` (one release)."""
+    checkpoint_dir = _checkpoint_dir(checkpoint_dir, checkpoints)
     device = resolve_device(device)
     if strategy.data is not None:
         train, test, *own_val = strategy.data
@@ -131,7 +158,7 @@ def run_strategy(
             batch_size=batch_size,
             device=device,
             progress=False,
-            checkpoint_dir=_run_folder(checkpoints, strategy.name),
+            checkpoint_dir=_run_folder(checkpoint_dir, strategy.name),
         )
     seconds = time.perf_counter() - start + strategy.setup_seconds
     logits, labels = predict(model, test, device)
@@ -139,7 +166,7 @@ def run_strategy(
     total = counts.total + strategy.frozen_elsewhere
     steps = len(history.steps)
     acc = accuracy(logits, labels)
-    row = {
+    row = {  # ROW_COLUMNS, in order
         "strategy": strategy.name,
         "seed": seed,
         "accuracy": acc,
@@ -162,6 +189,23 @@ def run_strategy(
     return row, model
 
 
+def _checkpoint_dir(
+    checkpoint_dir: str | Path | None, checkpoints: str | Path | None
+) -> str | Path | None:
+    """`checkpoint_dir`, or the deprecated `checkpoints=` it replaced (the name `fit` uses)."""
+    if checkpoints is None:
+        return checkpoint_dir
+    warnings.warn(
+        "checkpoints= is deprecated and will be removed in the next release: pass "
+        "checkpoint_dir= (the name fit uses for the same folder).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if checkpoint_dir is not None:
+        raise TypeError("pass checkpoint_dir= only (checkpoints= is its deprecated name)")
+    return checkpoints
+
+
 def _run_folder(root: str | Path | None, name: str) -> Path | None:
     """`root/<name as a folder name>`, or None without a root."""
     if root is None:
@@ -181,8 +225,9 @@ def run_strategies(
     seeds: Sequence[int] | None = None,
     val: Any = None,
     progress: bool = True,
-    checkpoints: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
     on_trained: Callable[[dict[str, Any], nn.Module], None] | None = None,
+    checkpoints: str | Path | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
     """Run every strategy on the same task: `(rows, models)`, one row per strategy and seed (in
     the order given, seed by seed) and the trained model of every strategy's first seed.
@@ -191,9 +236,11 @@ def run_strategies(
     may bring its own, see `Strategy.data`); every strategy starts from the same seed. `seeds`:
     several seeds, e.g. (0, 1, 2), for `summarize` and `difference`; default `(seed,)`.
     `on_trained(row, model)` is called after each run (e.g. to measure something on every
-    seed's model without keeping them all). `checkpoints`: a folder (e.g.
+    seed's model without keeping them all). `checkpoint_dir`: a folder (e.g.
     `drive.resumable("06", "strategies")`); each strategy (and seed, with several) resumes from
-    its own subfolder, so a disconnect costs at most one epoch of one run."""
+    its own subfolder, so a disconnect costs at most one epoch of one run (`checkpoints=`: its
+    deprecated name, for one release)."""
+    checkpoint_dir = _checkpoint_dir(checkpoint_dir, checkpoints)
     if not strategies:
         raise ValueError("no strategies given: pass a list of Strategy(name, build, ...)")
     names = [s.name for s in strategies]
@@ -211,13 +258,13 @@ def run_strategies(
             )
     rows, models = [], {}
     for s in seeds:
-        folder = checkpoints
-        if checkpoints is not None and len(seeds) > 1:
-            folder = Path(checkpoints) / f"seed{s}"
+        folder = checkpoint_dir
+        if checkpoint_dir is not None and len(seeds) > 1:
+            folder = Path(checkpoint_dir) / f"seed{s}"
         for strategy in strategies:
             row, model = run_strategy(
                 strategy, train, test, epochs=epochs, batch_size=batch_size, device=device,
-                seed=s, checkpoints=folder, val=val,
+                seed=s, checkpoint_dir=folder, val=val,
             )  # fmt: skip
             rows.append(row)
             models.setdefault(strategy.name, model)

@@ -6,7 +6,7 @@ Follow one training run through the files in this order:
     fit_config.py   `FitConfig`: every setting of a run, typed and checked (what `fit` builds)
     backends.py     one process, or several through Accelerate: the few things that differ
     step.py         `train_step`: forward, loss, backward, optimizer step (also lr_find, cost)
-    batches.py      what a batch is and how it meets a model; `ImageBatches`
+    batches.py      what a batch is and how it meets a model (images: `datasets.ImageDataset`)
     evaluation.py   `predict` (every logit of a dataset) and `evaluate` (loss and metrics)
     metrics.py      accuracy, macro-F1, confusion matrix
     optim.py        `make_optimizer`: the one AdamW every run trains with

@@ -3,13 +3,14 @@
 A batch is `(inputs, labels)` (vision) or a dict of tensors with a "labels" key (Hugging Face
 models); a model returns logits, or an object with `.logits`. `fit`, `evaluate`, the LR finder
 and the cost measurements all go through these few functions, so every one of them accepts the
-same data and reports the same clear errors. `ImageBatches` prepares image batches on the fly.
+same data and reports the same clear errors. Images come as `datasets.ImageDataset` (uint8,
+prepared per batch, on the GPU when training runs there).
 Every lesson that trains (00, 02-06) goes through this module.
 """
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..datasets import ImageDataset, Split, prepare_images
+from ..datasets import ImageDataset, Split, image_dataset
 from ..device import dataloader_kwargs
 
 __all__ = [
@@ -42,20 +43,18 @@ def as_loader(
 ) -> Any:
     """A DataLoader for a Dataset (portable defaults), anything else as given; errors if empty.
 
-    Images for a GPU are prepared *on* the GPU (`on_device`): an `ImageDataset` (or `ImageBatches`
-    made without a device) becomes `ImageBatches` on `device`, so only uint8 images cross to the
-    GPU and the resize to 224 px runs there instead of on the host's few CPU cores. (`fit` under
-    several processes passes `on_device=False`: Accelerate shards only real DataLoaders.)
+    Images for a GPU are prepared *on* the GPU (`on_device`): an `ImageDataset` without a host
+    transform is batched in this process with its preparation on `device`, so only uint8 images
+    cross to the GPU and the resize to 224 px runs there instead of on the host's few CPU cores.
+    (`fit` under several processes passes `on_device=False`: Accelerate shards the DataLoader.)
     """
     try:
         n = len(data)
     except TypeError:
         n = None
-    if n and on_device and device.type == "cuda":
-        if isinstance(data, ImageDataset):
-            return ImageBatches.from_dataset(data, batch_size, shuffle=shuffle, device=device)
-        if isinstance(data, ImageBatches) and data.device is None:
-            return data.to(device)
+    if n and on_device and device.type == "cuda" and isinstance(data, ImageDataset):
+        if data.transform is None:
+            return DataLoader(data.to(device), batch_size=batch_size, shuffle=shuffle)
     if n != 0 and isinstance(data, Dataset):
         data = DataLoader(data, batch_size=batch_size, shuffle=shuffle, **dataloader_kwargs(device))
     if n == 0:
@@ -158,65 +157,26 @@ def check_labels(labels: torch.Tensor, logits: torch.Tensor, custom_loss: bool) 
         )
 
 
-class ImageBatches:
-    """Re-iterable `(images, labels)` batches prepared on the fly from a uint8 image split.
-
-    Like `datasets.image_dataset` (resize, grayscale -> RGB, the model's normalisation), but one
-    batch at a time, so 10,000 images at 224 px never sit in memory as 6 GB of floats. `fit` and
-    `predict` take it as they take a DataLoader; with `shuffle` each pass has a new order (drawn
-    from torch's global generator, so `seed_everything` makes it reproducible). With `device`
-    (a GPU) each uint8 batch is moved there first and prepared there; labels stay on the host.
-    """
-
-    def __init__(
-        self,
-        split: Split,
-        size: int | tuple[int, int] | None,
-        mean: Sequence[float] | float | None,
-        std: Sequence[float] | float | None,
-        *,
-        batch_size: int = 32,
-        shuffle: bool = False,
-        rgb: bool = True,
-        device: torch.device | str | None = None,
-    ):
-        if not isinstance(split.x, torch.Tensor):
-            raise TypeError("ImageBatches needs an image split (x a uint8 tensor)")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.split, self.size, self.mean, self.std = split, size, mean, std
-        self.batch_size, self.shuffle, self.rgb = batch_size, shuffle, rgb
-        self.device = torch.device(device) if device is not None else None
-
-    @classmethod
-    def from_dataset(
-        cls,
-        dataset: ImageDataset,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        device: torch.device | str | None = None,
-    ) -> ImageBatches:
-        """The batches a DataLoader would give over `dataset`, prepared on `device`."""
-        split = Split(dataset.images, dataset.labels)
-        return cls(split, dataset.size, dataset.mean, dataset.std, batch_size=batch_size,
-                   shuffle=shuffle, rgb=dataset.rgb, device=device)  # fmt: skip
-
-    def to(self, device: torch.device | str) -> ImageBatches:
-        """The same batches, prepared on `device`."""
-        return ImageBatches(self.split, self.size, self.mean, self.std, batch_size=self.batch_size,
-                            shuffle=self.shuffle, rgb=self.rgb, device=device)  # fmt: skip
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.split) / self.batch_size)
-
-    def __iter__(self):
-        n = len(self.split)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            x = prepare_images(
-                self.split.x[idx], self.size, rgb=self.rgb, mean=self.mean, std=self.std,
-                device=self.device,
-            )  # fmt: skip
-            yield x, self.split.y[idx]
+def ImageBatches(  # the old class name, kept for one release
+    split: Split,
+    size: int | tuple[int, int] | None,
+    mean: Sequence[float] | float | None,
+    std: Sequence[float] | float | None,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    rgb: bool = True,
+    device: torch.device | str | None = None,
+) -> DataLoader:
+    """Deprecated: pass `datasets.image_dataset(split, size, mean=..., std=...)` to `fit` /
+    `predict` (they batch it, and prepare it on the GPU they run on). Returns the DataLoader
+    over that one image dataset type; removed in the next release."""
+    warnings.warn(
+        "ImageBatches is deprecated and will be removed in the next release: pass "
+        "datasets.image_dataset(split, size, mean=mean, std=std) to fit/predict (batch_size= "
+        "there), or wrap it in a DataLoader.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    dataset = image_dataset(split, size, rgb=rgb, mean=mean, std=std, device=device)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)

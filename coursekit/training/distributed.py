@@ -16,7 +16,7 @@ jobs to Accelerate and PyTorch DDP instead of doing them itself:
 One optimizer step then uses `batch_size x processes` examples (x `grad_accum_steps`): the
 effective batch size. Without a launcher nothing here runs and `fit` trains in one process.
 `accelerate` is imported only under a launcher.
-No notebook needs it (Colab has one GPU); docs/scaling.md and `finetune_script` do.
+No notebook needs it (Colab has one GPU); docs/scaling.md and `multi_gpu_example` do.
 """
 
 from __future__ import annotations

@@ -1,26 +1,30 @@
-"""Experiment methods that train a whole network: from scratch (the baseline) or fully fine-tuned.
+"""Data-efficiency methods (lesson 02): what a method is, what its run reports, and the method
+that trains a whole network, from scratch (the baseline) or fully fine-tuned.
 
-`train_method(make_model, to_data, ...)` is a method for `experiments.data_efficiency` that builds
-a fresh model for every run and trains every layer with `fit`; `from_scratch(name, n)` builds a
-course model's architecture with random weights (clearly labelled: the baseline that shows what
-pre-training is worth). `image_batches` prepares images one batch at a time (`batches.ImageBatches`)
-and `run_record` is what every method reports (the linear probe in `probes.py` too). Lesson 02.
+A `Method` maps (train split, test split) to the test logits and what the run cost; `run_record`
+is what every method reports, `epochs_for` / `optimizer_steps` keep methods at comparable steps
+(the linear probe in `probes.py` uses them too). `train_method(make_model, to_data, ...)` is a
+method for `experiments.data_efficiency` that builds a fresh model for every run and trains every
+layer with `fit`; `from_scratch(name, n)` builds a course model's architecture with random
+weights (clearly labelled: the baseline that shows what pre-training is worth); `image_batches`
+gives images as `datasets.ImageDataset` (uint8, prepared one batch at a time).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from .datasets import Split
+from .datasets import ImageDataset, Split, image_dataset
+from .device import resolve_device
 from .freezing import recalibrate_batchnorm
 from .params import count_parameters
-from .training.batches import ImageBatches
+from .training.batches import as_loader
 from .training.evaluation import predict
 from .training.history import History
 from .training.loop import fit
@@ -54,14 +58,25 @@ def image_batches(
     mean: Sequence[float] | float | None,
     std: Sequence[float] | float | None,
     *,
-    batch_size: int = 32,
-    eval_batch_size: int = 256,
-) -> Callable[[Split, bool], ImageBatches]:
-    """A `to_data` for `train_method`: shuffled training batches, ordered test batches."""
+    batch_size: int | None = None,
+    eval_batch_size: int | None = None,
+) -> Callable[[Split, bool], ImageDataset]:
+    """A `to_data` for `train_method`: each split as an `ImageDataset` (uint8, prepared per batch,
+    on the GPU when training runs there), batched by `train_method`'s `batch_size` (training,
+    shuffled) and `predict`'s 256 (testing, in order).
 
-    def to_data(split: Split, train: bool) -> ImageBatches:
-        bs = batch_size if train else eval_batch_size
-        return ImageBatches(split, size, mean, std, batch_size=bs, shuffle=train)
+    `batch_size` / `eval_batch_size` are deprecated (one release): the batch size is
+    `train_method`'s, so the two cannot disagree."""
+    if batch_size is not None or eval_batch_size is not None:
+        warnings.warn(
+            "image_batches(batch_size=...) is deprecated and ignored: train_method's batch_size "
+            "batches the images (predict's 256 the test images); drop the argument.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+
+    def to_data(split: Split, train: bool) -> ImageDataset:
+        return image_dataset(split, size, mean=mean, std=std)
 
     return to_data
 
@@ -133,12 +148,9 @@ def train_method(
 
     def run(train: Split, test: Split) -> dict[str, Any]:
         model = make_model()
-        train_data = to_data(train, True)
-        n_batches = (
-            len(train_data)
-            if isinstance(train_data, ImageBatches)
-            else math.ceil(len(train) / batch_size)
-        )
+        where = resolve_device(device)
+        train_data = as_loader(to_data(train, True), batch_size, True, where, "the training data")
+        n_batches = len(train_data)
         steps_per_epoch = math.ceil(n_batches / grad_accum_steps)
         n_epochs = epochs_for(len(train), batch_size, epochs, min_steps, steps_per_epoch)
         history = fit(
@@ -152,13 +164,8 @@ def train_method(
             precision=precision,
             progress=False,
         )
-        if recalibrate_bn:
-            batches = (
-                train_data
-                if not isinstance(train_data, Dataset)
-                else DataLoader(train_data, batch_size=batch_size)
-            )
-            recalibrate_batchnorm(model, batches, device=device)
+        if recalibrate_bn:  # running statistics averaged over one pass (any order)
+            recalibrate_batchnorm(model, train_data, device=device)
         logits, _ = predict(model, test_data(test), device, precision)
         # every training pass is a forward + backward through the whole network
         steps = optimizer_steps(len(history.steps), n_batches, grad_accum_steps)

@@ -1,9 +1,9 @@
 """Fine-tune MiniLM on BBC News topics, on one process or several: the scaling-out script.
 
-    python -m coursekit.finetune_script --out runs/bbc                     # one process
-    accelerate launch --num_processes 2 -m coursekit.finetune_script --out runs/bbc
-    accelerate launch --cpu --num_processes 2 -m coursekit.finetune_script --out runs/bbc
-    torchrun --nproc_per_node 2 -m coursekit.finetune_script --out runs/bbc
+    python -m coursekit.multi_gpu_example --out runs/bbc                     # one process
+    accelerate launch --num_processes 2 -m coursekit.multi_gpu_example --out runs/bbc
+    accelerate launch --cpu --num_processes 2 -m coursekit.multi_gpu_example --out runs/bbc
+    torchrun --nproc_per_node 2 -m coursekit.multi_gpu_example --out runs/bbc
 
 The code is the same in every case: `fit` notices the launcher and trains through Accelerate
 (see `coursekit.training.distributed`). `--batch-size` is per process, so one optimizer step sees
@@ -44,9 +44,9 @@ def _positive_int(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (see `python -m coursekit.finetune_script --help`)."""
+    """The command line (see `python -m coursekit.multi_gpu_example --help`)."""
     p = argparse.ArgumentParser(
-        prog="python -m coursekit.finetune_script",
+        prog="python -m coursekit.multi_gpu_example",
         description="Fine-tune MiniLM + a linear head on BBC News topics with coursekit's fit, "
         "on one process or under `accelerate launch` / `torchrun` on several.",
     )
