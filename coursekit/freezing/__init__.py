@@ -4,23 +4,55 @@ select.py     patterns that select parameters by name
 by_name.py    freeze, unfreeze, freeze_all_but_head, trainable_table
 batchnorm.py  frozen BatchNorm statistics stay frozen; recalibrate_batchnorm
 layerwise.py  by depth: blocks_of, unfreeze_last, param_groups, GradualUnfreezing
+split.py      frozen layers run once: Below (cached activations), Above (what trains on them)
+recipes.py    Recipe, run_recipes: freezing recipes compared on the same data, steps and seeds
 """
 
 from .batchnorm import freeze_batchnorm, recalibrate_batchnorm, set_bn_eval
 from .by_name import BN_MODES, freeze, freeze_all_but_head, trainable_table, unfreeze
 from .layerwise import GradualUnfreezing, blocks_of, depth_groups, param_groups, unfreeze_last
+from .recipes import (
+    CachedSplits,
+    Recipe,
+    RecipeRun,
+    accuracy,
+    best_by_validation,
+    difference,
+    histories,
+    run_recipe,
+    run_recipes,
+    setup,
+    summary,
+)
+from .split import Above, Below, activations, lowest_trainable, stage_names
 
 __all__ = [
     "BN_MODES",
+    "Above",
+    "Below",
+    "CachedSplits",
     "GradualUnfreezing",
+    "Recipe",
+    "RecipeRun",
+    "accuracy",
+    "activations",
+    "best_by_validation",
     "blocks_of",
     "depth_groups",
+    "difference",
     "freeze",
     "freeze_all_but_head",
     "freeze_batchnorm",
+    "histories",
+    "lowest_trainable",
     "param_groups",
     "recalibrate_batchnorm",
+    "run_recipe",
+    "run_recipes",
     "set_bn_eval",
+    "setup",
+    "stage_names",
+    "summary",
     "trainable_table",
     "unfreeze",
     "unfreeze_last",
