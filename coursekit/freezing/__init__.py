@@ -16,6 +16,7 @@ from .recipes import (
     Recipe,
     RecipeRun,
     accuracy,
+    ahead,
     best_by_validation,
     difference,
     histories,
@@ -23,6 +24,8 @@ from .recipes import (
     run_recipes,
     setup,
     summary,
+    table,
+    val_accuracy,
 )
 from .split import Above, Below, activations, lowest_trainable, stage_names
 
@@ -36,6 +39,7 @@ __all__ = [
     "RecipeRun",
     "accuracy",
     "activations",
+    "ahead",
     "best_by_validation",
     "blocks_of",
     "depth_groups",
@@ -53,7 +57,9 @@ __all__ = [
     "setup",
     "stage_names",
     "summary",
+    "table",
     "trainable_table",
     "unfreeze",
     "unfreeze_last",
+    "val_accuracy",
 ]

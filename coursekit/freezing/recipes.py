@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..callbacks import StepLimit
-from ..claims import Measure, over_seeds, paired
+from ..claims import Measure, fmt, over_seeds, paired
 from ..datasets import Split, image_dataset
 from ..device import resolve_device, seed_everything
 from ..evaluation import predict
@@ -46,6 +46,7 @@ __all__ = [
     "RecipeRun",
     "Setup",
     "accuracy",
+    "ahead",
     "best_by_validation",
     "difference",
     "histories",
@@ -53,6 +54,8 @@ __all__ = [
     "run_recipes",
     "setup",
     "summary",
+    "table",
+    "val_accuracy",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -300,6 +303,7 @@ class RecipeRun:
     stem_stats_drift: float  # relative change of the stem BatchNorm's running mean
     unfrozen: list[dict]  # GradualUnfreezing's log: what opened when
     diverged: bool  # the loss became NaN / inf: training stopped, every test answer counts wrong
+    val_examples: int  # the size of the validation set behind history's val_accuracy
 
     @property
     def accuracy(self) -> float:
@@ -344,7 +348,7 @@ def run_recipe(
     return RecipeRun(
         recipe, seed, keep.history, correct, len(keep.history.steps), seconds,
         count_parameters(s.model).trainable, unchanged, drift,
-        list(gradual.log) if gradual else [], diverged,
+        list(gradual.log) if gradual else [], diverged, len(data.splits["val"]),
     )  # fmt: skip
 
 
@@ -375,6 +379,33 @@ def difference(a: Sequence[RecipeRun], b: Sequence[RecipeRun]) -> Measure:
     if [r.seed for r in a] != [r.seed for r in b]:
         raise ValueError("compare runs with the same seeds, in the same order")
     return paired([r.correct.numpy() for r in a], [r.correct.numpy() for r in b])
+
+
+def val_accuracy(runs: Sequence[RecipeRun], epoch: int) -> Measure:
+    """Validation accuracy after `epoch` (1, 2, ...) over the seeds, its SE combining the seed
+    spread and the validation-set size; a run that diverged before that epoch counts 0."""
+    values = [_val_at(r, epoch) for r in runs]
+    return over_seeds(values, n_test=runs[0].val_examples)
+
+
+def _val_at(run: RecipeRun, epoch: int) -> float:
+    curve = run.history.metric("val_accuracy")
+    if epoch < 1 or (epoch > len(curve) and not run.diverged):
+        raise ValueError(f"no validation accuracy after epoch {epoch}: the run has {len(curve)}")
+    return curve[epoch - 1] if epoch <= len(curve) else 0.0
+
+
+def ahead(
+    a: Sequence[RecipeRun], b: Sequence[RecipeRun], names: tuple[str, str], epoch: int | None = None
+) -> str:
+    """Which of two recipes is ahead beyond 2 SE (`names[0]` or `names[1]`), or "tie": on the
+    test set after training (paired, example by example), or on validation after `epoch`."""
+    if epoch is None:
+        diff = difference(a, b)
+    else:
+        diff = paired([_val_at(r, epoch) for r in a], [_val_at(r, epoch) for r in b],
+                      n_test=a[0].val_examples)  # fmt: skip
+    return names[0] if diff.mean > 2 * diff.se else names[1] if diff.mean < -2 * diff.se else "tie"
 
 
 def histories(results: Mapping[str, Sequence[RecipeRun]]) -> dict[str, list[History]]:
@@ -412,3 +443,19 @@ def summary(results: Mapping[str, Sequence[RecipeRun]]) -> list[dict]:
             "diverged": sum(r.diverged for r in runs),
         })  # fmt: skip
     return rows
+
+
+def table(results: Mapping[str, Sequence[RecipeRun]]) -> str:
+    """`summary` as a plain-text table, one line per recipe."""
+    lines = [
+        f"{'recipe':<18} {'test accuracy':>22}  {'per seed':<21} {'steps':>5} "
+        f"{'trainable':>10} {'ms/step':>8}"
+    ]
+    for r in summary(results):
+        acc = f"{fmt(r['test_accuracy'], r['accuracy_se'])} ({len(r['per_seed'])} seeds)"
+        seeds = ", ".join(f"{a:.3f}" for a in r["per_seed"])
+        lines.append(
+            f"{r['recipe']:<18} {acc:>22}  {seeds:<21} {r['steps']:>5} {r['trainable']:>10,} "
+            f"{r['ms_per_step']:>8.1f}" + (f"  ({r['diverged']} diverged)" if r["diverged"] else "")
+        )
+    return "\n".join(lines)
