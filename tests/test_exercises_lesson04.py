@@ -9,7 +9,7 @@ from torch import nn
 
 from coursekit.exercises import Wrong, check, compare_prediction, prediction
 from coursekit.freezing import Recipe, RecipeRun
-from coursekit.history import History
+from coursekit.training.history import History
 
 
 def feedback(qid, answer, **context) -> str:

@@ -39,7 +39,7 @@ from coursekit.freezing import (
     unfreeze_last,
 )
 from coursekit.freezing.recipes import Batches
-from coursekit.train import fit
+from coursekit.training.loop import fit
 
 SIZE, MEAN, STD = 32, 127.0 / 255, 128.0 / 255
 

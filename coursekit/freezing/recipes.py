@@ -26,16 +26,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..callbacks import StepLimit
 from ..claims import Measure, fmt, over_seeds, paired
 from ..datasets import Split, image_dataset
 from ..device import resolve_device, seed_everything
-from ..evaluation import predict
 from ..heads import find_head, init_head
-from ..history import Callback, FitState, History
-from ..optim import make_optimizer
 from ..params import count_parameters
-from ..train import fit
+from ..training.callbacks import Callback, FitState, StepLimit
+from ..training.evaluation import predict
+from ..training.history import History
+from ..training.loop import fit
+from ..training.optim import make_optimizer
 from .by_name import BN_MODES, freeze_all_but_head
 from .layerwise import GradualUnfreezing, unfreeze_last
 from .split import Above, Below, activations, stage_names

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..history import Callback, FitState, History
 from ..progress import in_notebook
+from ..training.callbacks import Callback, FitState
+from ..training.history import History
 
 __all__ = ["LivePlot", "plot_history", "plot_runs", "plot_step_losses"]
 
