@@ -53,7 +53,7 @@ def _decide_gradual(answer, *, gradual, start) -> str:
             else "is the difference small next to its ± , or several times larger?"
         )
         raise Wrong(f"{answer!r} is not what this run's numbers support.", hint)
-    return f"the difference is {d} ({len(d.values)} seeds): {shows!r}."
+    return f"the difference is {d}: {shows!r}."
 
 
 @question("04.q3")
