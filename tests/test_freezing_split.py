@@ -38,7 +38,7 @@ from coursekit.freezing import (
     stage_names,
     unfreeze_last,
 )
-from coursekit.freezing.recipes import Batches
+from coursekit.freezing.cached import Batches
 from coursekit.training.loop import fit
 
 SIZE, MEAN, STD = 32, 127.0 / 255, 128.0 / 255
