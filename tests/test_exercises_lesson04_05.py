@@ -1,4 +1,5 @@
-"""Decision exercises of lessons 04 and 05: the run's noise decides; the choice is checked."""
+"""Decision exercises of lesson 05: the run's noise decides; the choice is checked (lesson 04's
+are in test_exercises_lesson04.py)."""
 
 from __future__ import annotations
 
@@ -11,35 +12,6 @@ def feedback(qid, answer, **context) -> str:
     with pytest.raises(Wrong) as err:
         check(qid, answer, **context)
     return str(err.value)
-
-
-def depth_rows(acc_deep: float) -> list[dict]:
-    return [
-        {"k": 0, "test_accuracy": 0.70, "accuracy_se": 0.02},
-        {"k": 3, "test_accuracy": 0.69, "accuracy_se": 0.02},
-        {"k": 8, "test_accuracy": acc_deep, "accuracy_se": 0.02},
-    ]
-
-
-@pytest.mark.parametrize(
-    "acc_deep, shows", [(0.80, "deeper"), (0.60, "k=0"), (0.74, "tie"), (0.66, "tie")]
-)
-def test_04_q4_the_verdict_follows_two_standard_errors(acc_deep, shows):
-    # margin = 2 * hypot(0.02, 0.02) = 0.057: a 0.04 gap is a tie, a 0.10 gap decides
-    rows = depth_rows(acc_deep)
-    assert "as you predicted" in check("04.q4", shows, prediction=shows, rows=rows, deep=8)
-    other = next(v for v in ("deeper", "k=0", "tie") if v != shows)
-    assert "you predicted" in check("04.q4", shows, prediction=other, rows=rows, deep=8)
-    assert "not what this run shows" in feedback(
-        "04.q4", other, prediction=shows, rows=rows, deep=8
-    )
-
-
-def test_04_q4_rejects_other_words():
-    assert "use one of" in feedback("04.q4", "yes", prediction="tie", rows=depth_rows(0.7), deep=8)
-    assert "my_prediction" in feedback(
-        "04.q4", "tie", prediction="maybe", rows=depth_rows(0.7), deep=8
-    )
 
 
 def lora_runs(gaps: list[float], n: int = 400) -> list[dict]:

@@ -30,7 +30,6 @@ PENDING_OUTPUTS: dict[str, list[str]] = {}
 PENDING_CODE_CELLS: dict[str, list[str]] = {
     "02": ["cell 18:", "cell 22:", "cell 31:", "cell 46:"],
     "03": [f"cell {i}:" for i in (4, 9, 17, 21, 23, 29, 40, 43, 57)],
-    "04": ["cell 20:", "cell 30:", "cell 44:"],
     "07": ["cell 14:", "cell 39:"],
 }
 

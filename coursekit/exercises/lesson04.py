@@ -1,4 +1,4 @@
-"""Self-checks for lesson 04 (layer freezing)."""
+"""Self-checks for lesson 04 (layer freezing): predict, decide, count, freeze by name, the trap."""
 
 from __future__ import annotations
 
@@ -8,8 +8,55 @@ import torch
 
 from .core import Wrong, expect_type, question
 
+_RECIPES = ("head alone", "last block", "tie")
+_MOMENTS = ("after 1 epoch", "after all epochs")
 
-@question("04.q1")
+
+@question(
+    "04.q1",
+    'write your two predictions into my_prediction, e.g. {"after 1 epoch": "tie", ...}, '
+    "then run the check: it only records them.",
+    predict=True,
+)
+def _predict_depth(answer) -> str:
+    expect_type(answer, dict, "my_prediction", f"a dict with the keys {', '.join(_MOMENTS)}")
+    missing = [k for k in _MOMENTS if k not in answer]
+    if missing:
+        raise Wrong(f"my_prediction has no {missing[0]!r}.", f"use the keys {list(_MOMENTS)}.")
+    for moment in _MOMENTS:
+        if answer[moment] not in _RECIPES:
+            raise Wrong(
+                f"my_prediction[{moment!r}] is {answer[moment]!r}.",
+                f"use one of {', '.join(map(repr, _RECIPES))}.",
+            )
+    return "prediction recorded; section 5 comes back to it after the experiment."
+
+
+_DECISIONS = ("gradual", "from the start", "tie")
+
+
+@question("04.q2", 'store "gradual", "from the start" or "tie" in my_decision.')
+def _decide_gradual(answer, *, gradual, start) -> str:
+    from ..freezing import difference
+
+    expect_type(answer, str, "my_decision", f"one of {', '.join(map(repr, _DECISIONS))}")
+    if answer not in _DECISIONS:
+        raise Wrong(
+            f"my_decision is {answer!r}.", f"use one of {', '.join(map(repr, _DECISIONS))}."
+        )
+    d = difference(gradual, start)
+    shows = "gradual" if d.mean > 2 * d.se else "from the start" if d.mean < -2 * d.se else "tie"
+    if answer != shows:
+        hint = (
+            "a difference this small is not evidence: how large is it next to its ± ?"
+            if shows == "tie"
+            else "is the difference small next to its ± , or several times larger?"
+        )
+        raise Wrong(f"{answer!r} is not what this run's numbers support.", hint)
+    return f"the difference is {d}: {shows!r}."
+
+
+@question("04.q3")
 def _count(answer, *, model) -> str:
     from ..freezing import blocks_of
     from ..params import count_parameters
@@ -35,7 +82,7 @@ def _count(answer, *, model) -> str:
     )
 
 
-@question("04.q2")
+@question("04.q4")
 def _freeze_bn(answer, *, model) -> str:
     expect_type(answer, list, "frozen_names", "store what freezing.freeze returns")
     bn = {n for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
@@ -66,7 +113,7 @@ def _freeze_bn(answer, *, model) -> str:
     return f"{len(bn)} BatchNorm layers frozen, everything else trainable"
 
 
-@question("04.q3")
+@question("04.q5")
 def _bn_trap(answer, *, trap, fix, data) -> str:
     expect_type(answer, Callable, "stats_changed", "define a function stats_changed(model, data)")
     trap_changed, fix_changed = answer(trap, data), answer(fix, data)
@@ -87,33 +134,3 @@ def _bn_trap(answer, *, trap, fix, data) -> str:
             "look only at buffers whose names end in 'running_mean', compared exactly.",
         )
     return "the trap moves the statistics, the fix keeps them bit-identical"
-
-
-_VERDICTS = ("deeper", "k=0", "tie")
-
-
-@question("04.q4")
-def _predict_depth(answer, *, prediction, rows, deep) -> str:
-    from ..claims import compare
-
-    expect_type(answer, str, "verdict", 'one of "deeper", "k=0" or "tie"')
-    for name, value in (("verdict", answer), ("my_prediction", prediction)):
-        if value not in _VERDICTS:
-            raise Wrong(f"{name} is {value!r}.", f"use one of {', '.join(map(repr, _VERDICTS))}.")
-    by_k = {r["k"]: r for r in rows}
-    d, k0 = by_k[deep], by_k[0]
-    v = compare("deeper", d["test_accuracy"], "k=0", k0["test_accuracy"],
-                se_a=d["accuracy_se"], se_b=k0["accuracy_se"])  # fmt: skip
-    shows = v.winner or "tie"
-    if answer != shows:
-        raise Wrong(
-            f"the gap is {v.diff:+.3f} with a noise margin of {v.margin:.3f}, so {answer!r} is not "
-            "what this run shows.",
-            "compare |gap| with 2 * sqrt(se_deep**2 + se_0**2); only beyond it is there a winner.",
-        )
-    if prediction == shows:
-        return f"this run shows {shows!r} ({v.diff:+.3f}, margin {v.margin:.3f}), as you predicted."
-    return (
-        f"this run shows {shows!r} ({v.diff:+.3f}, margin {v.margin:.3f}); you predicted "
-        f"{prediction!r}: section 5's 'What to expect' says which conditions decide it."
-    )

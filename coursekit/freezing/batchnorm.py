@@ -42,10 +42,14 @@ def is_frozen_batchnorm(module: nn.Module) -> bool:
     return is_bn and not any(p.requires_grad for p in module.parameters())
 
 
+_KEEP = "_coursekit_keep_stats"  # a plain attribute, so a deep copy keeps the setting too
+
+
 def _keep_eval_if_frozen(module: nn.Module, args: tuple) -> None:
     """Forward pre-hook: a frozen BatchNorm layer normalises with its stored statistics and does
-    not update them, whatever `model.train()` said. Inert once the layer is unfrozen."""
-    if is_frozen_batchnorm(module):
+    not update them, whatever `model.train()` said. Inert once the layer is unfrozen, or after
+    `keep_running_stats(..., keep=False)`."""
+    if getattr(module, _KEEP, False) and is_frozen_batchnorm(module):
         module.training = False
 
 
@@ -59,8 +63,10 @@ def batchnorm_layers(model: nn.Module, names: list[str] | None) -> list[tuple[st
 
 
 def keep_running_stats(layers: list[tuple[str, nn.Module]], keep: bool) -> None:
-    """Add (keep=True) or remove the keep-eval hook on these BatchNorm layers."""
+    """Add (keep=True) or remove the keep-eval hook on these BatchNorm layers. A copy of a model
+    (`copy.deepcopy`) carries its hooks along untracked; the attribute set here governs them."""
     for _, module in layers:
+        setattr(module, _KEEP, keep)
         if keep and module not in _BN_HOOKS:
             _BN_HOOKS[module] = module.register_forward_pre_hook(_keep_eval_if_frozen)
         elif not keep and module in _BN_HOOKS:

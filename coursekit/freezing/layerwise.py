@@ -154,10 +154,15 @@ def param_groups(
 # --- gradual unfreezing ----------------------------------------------------------------------
 
 
-def _next_frozen_group(model: nn.Module) -> tuple[int, str, list[str]] | None:
-    """(depth, label, frozen names) of the top-most depth group that still has frozen params."""
+def _next_frozen_group(
+    model: nn.Module, blocks: int | None = None
+) -> tuple[int, str, list[str]] | None:
+    """(depth, label, frozen names) of the top-most depth group that still has frozen params,
+    looking no deeper than the top and `blocks` blocks (None: every group)."""
     params = dict(model.named_parameters())
     for depth, (label, names) in enumerate(depth_groups(model)):
+        if blocks is not None and depth > blocks:
+            return None
         frozen = [n for n in names if not params[n].requires_grad]
         if frozen:
             return depth, label, frozen
@@ -174,13 +179,19 @@ class GradualUnfreezing(Callback):
     `param_groups(model, lr, include_frozen=True)` instead: schedulers don't see groups added later.
     That optimizer also makes `fit(..., checkpoint_dir=...)` resumable: on resume the schedule is
     replayed (requires_grad is not saved in checkpoints) and the saved optimizer state fits.
+    `blocks`: open the top and at most this many blocks below it (None: down to the stem), e.g.
+    the blocks above the split of a `freezing.split.Above` trained on cached activations.
     `log` records (epoch, group unfrozen, trainable parameters) after each unfreezing.
     """
 
-    def __init__(self, every: int = 1, lr: float | None = None, decay: float = 1.0) -> None:
+    def __init__(
+        self, every: int = 1, lr: float | None = None, decay: float = 1.0, blocks: int | None = None
+    ) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.every, self.lr, self.decay = every, lr, decay
+        if blocks is not None and (isinstance(blocks, bool) or blocks < 0):
+            raise ValueError(f"blocks must be None or a number >= 0, got {blocks!r}")
+        self.every, self.lr, self.decay, self.blocks = every, lr, decay, blocks
         self.log: list[dict] = []
 
     def on_fit_start(self, state: FitState) -> None:
@@ -193,7 +204,7 @@ class GradualUnfreezing(Callback):
     def _step(self, state: FitState, done: int) -> None:
         if done % self.every or done >= state.epochs:
             return  # not this epoch, or no epoch left to train what we would unfreeze
-        found = _next_frozen_group(state.model)
+        found = _next_frozen_group(state.model, self.blocks)
         if found is None:
             return  # everything already trains
         depth, label, frozen = found
