@@ -28,9 +28,11 @@ from .train import fit
 
 # A data-efficiency method: (train split, test split) -> {"logits": test logits, ...extras}.
 Method = Callable[[Split, Split], dict[str, Any]]
+SCHEDULES = (None, "cosine")
 
 __all__ = [
     "Method",
+    "cosine_schedule",
     "epochs_for",
     "from_scratch",
     "image_batches",
@@ -49,19 +51,27 @@ def epochs_for(
     return max(epochs, math.ceil(min_steps / steps_per_epoch))
 
 
+def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> Any:
+    """The learning rate from its starting value down to 0 along a half cosine over `steps`
+    optimizer steps (stepped once per step, `fit(scheduler_interval="step")`)."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+
+
 def image_batches(
-    size: int,
+    size: int | None,
     mean: Sequence[float] | float | None,
     std: Sequence[float] | float | None,
     *,
     batch_size: int = 32,
     eval_batch_size: int = 256,
+    rgb: bool = True,
 ) -> Callable[[Split, bool], ImageBatches]:
-    """A `to_data` for `train_method`: shuffled training batches, ordered test batches."""
+    """A `to_data` for `train_method`: shuffled training batches, ordered test batches.
+    `size=None` keeps the images' own size; `rgb=False` keeps one gray channel."""
 
     def to_data(split: Split, train: bool) -> ImageBatches:
         bs = batch_size if train else eval_batch_size
-        return ImageBatches(split, size, mean, std, batch_size=bs, shuffle=train)
+        return ImageBatches(split, size, mean, std, batch_size=bs, shuffle=train, rgb=rgb)
 
     return to_data
 
@@ -83,10 +93,12 @@ def run_record(
     steps: int | None = None,
 ) -> dict[str, Any]:
     """What one run of a `data_efficiency` method reports (the runner reads these keys).
-    `steps`: optimizer steps, when not one per recorded batch (gradient accumulation)."""
+    `steps`: optimizer steps, when not one per recorded batch (gradient accumulation).
+    `history` is the run's `History`: its learning curves, to plot (`viz.plot_learning_curves`)."""
     n_epochs = len(history.epochs)
     return {
         "logits": logits,
+        "history": history,
         "train_seconds": history.total_seconds,
         "epochs": n_epochs,
         # compare methods at equal steps (or say why not)
@@ -108,6 +120,8 @@ def train_method(
     grad_accum_steps: int = 1,
     weight_decay: float = 0.01,
     recalibrate_bn: bool = True,
+    schedule: str | None = None,
+    val: Split | None = None,
     device: torch.device | str | None = None,
     precision: str = "auto",
 ) -> Method:
@@ -122,7 +136,13 @@ def train_method(
     `grad_accum_steps`: one optimizer step every that many batches, so a step sees
     `batch_size x grad_accum_steps` examples while only `batch_size` are in memory at once (the
     same steps as a method with the larger batch, a fraction of the activation memory).
+    `schedule="cosine"` lowers the learning rate from `lr` to 0 along a cosine over the run's
+    optimizer steps (a from-scratch network ends on small steps, so its last weights are not
+    a noisy snapshot). `val`: a split (same kind as the training split) evaluated after every
+    epoch, so the run's `history` holds validation learning curves.
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     prepared: dict[int, tuple[Split, Any]] = {}
 
     def test_data(split: Split) -> Any:  # prepared once, not once per shot
@@ -141,11 +161,14 @@ def train_method(
         )
         steps_per_epoch = math.ceil(n_batches / grad_accum_steps)
         n_epochs = epochs_for(len(train), batch_size, epochs, min_steps, steps_per_epoch)
+        optimizer = make_optimizer(model, lr, weight_decay=weight_decay, device=device)
         history = fit(
             model,
             train_data,
+            None if val is None else test_data(val),
             epochs=n_epochs,
-            optimizer=make_optimizer(model, lr, weight_decay=weight_decay, device=device),
+            optimizer=optimizer,
+            scheduler=cosine_schedule(optimizer, n_epochs * steps_per_epoch) if schedule else None,
             batch_size=batch_size,
             grad_accum_steps=grad_accum_steps,
             device=device,

@@ -47,6 +47,7 @@ def linear_probe(
     lr: float = 1e-3,
     weight_decay: float = 0.01,
     batch_size: int = 64,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
     device: torch.device | str | None = None,
 ) -> tuple[nn.Module, History]:
     """Train `Standardize -> nn.Linear(D, num_classes)` on cached features with `fit`.
@@ -55,6 +56,8 @@ def linear_probe(
 
     The backbone is not involved at all: each step costs one small matrix product, so the head
     can afford many epochs (at least `min_steps` updates, even for 5 examples per class).
+    `val`: (features, labels) evaluated after every epoch: validation learning curves in the
+    returned `History`.
     """
     if features.ndim != 2 or len(features) != len(labels):
         raise ValueError(
@@ -73,6 +76,7 @@ def linear_probe(
     history = fit(
         head,
         TensorDataset(features, labels),
+        None if val is None else TensorDataset(val[0].float(), val[1]),
         epochs=n_epochs,
         optimizer=make_optimizer(head, lr, weight_decay=weight_decay, device=device),
         batch_size=batch_size,
@@ -89,9 +93,12 @@ def probe_method(
     lr: float = 1e-3,
     weight_decay: float = 0.01,
     batch_size: int = 64,
+    val: Split | None = None,
     device: torch.device | str | None = None,
 ) -> Method:
-    """A method for `data_efficiency` whose splits hold features (x: N x D): a linear probe."""
+    """A method for `data_efficiency` whose splits hold features (x: N x D): a linear probe.
+    `val`: a split of features evaluated after every epoch (learning curves in the run's
+    `history`)."""
 
     def run(train: Split, test: Split) -> dict[str, Any]:
         num_classes = int(max(train.y.max(), test.y.max())) + 1
@@ -104,6 +111,7 @@ def probe_method(
             lr=lr,
             weight_decay=weight_decay,
             batch_size=batch_size,
+            val=None if val is None else (val.x, val.y),
             device=device,
         )
         logits, _ = predict(head, TensorDataset(test.x.float(), test.y), device)

@@ -1,0 +1,69 @@
+"""Reading a data-efficiency table over seeds: a method's accuracy, the gap between two methods,
+and how that gap changes with more data, each a `claims.Measure` (mean ± standard error).
+
+Every run of `experiments.data_efficiency` keeps `correct`, its right or wrong answer on each
+test example. All methods and seeds are scored on the same test set, so two methods can be
+compared example by example: how hard the test set happens to be weighs on both sides and
+cancels, and the standard error counts what is left (the per-example differences, and the
+spread from seed to seed; see `claims.over_seeds` and `claims.paired`). That is what lets three
+seeds decide a difference of a few points. Lessons 02 and 03.
+
+    mean_accuracy(rows, "probe", 5)                   the probe's accuracy at 5 per class
+    gap(rows, "probe", "scratch", 5)                  probe minus scratch at 5 per class
+    gap_change(rows, "probe", "scratch", 5, 100)      gap at 5 minus gap at 100 per class
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .claims import Measure, over_seeds
+
+__all__ = ["gap", "gap_change", "mean_accuracy"]
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+def _correct(rows: Rows, method: str, shots: int) -> dict[int, np.ndarray]:
+    """{seed: 0/1 per test example} of `method`'s runs with `shots` examples per class."""
+    found = {
+        int(r["seed"]): np.asarray(r["correct"], dtype=float)
+        for r in rows
+        if r["method"] == method and r["shots"] == shots
+    }
+    if not found:
+        have = sorted({(str(r["method"]), int(r["shots"])) for r in rows})
+        raise ValueError(f"no runs of {method!r} with {shots} examples per class; have {have}")
+    return found
+
+
+def _by_seed(*runs: dict[int, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    seeds = set(runs[0])
+    if any(set(r) != seeds for r in runs):
+        raise ValueError(
+            f"the runs to pair have different seeds ({[sorted(r) for r in runs]}); "
+            "run every method with the same seeds"
+        )
+    return [tuple(r[s] for r in runs) for s in sorted(seeds)]
+
+
+def mean_accuracy(rows: Rows, method: str, shots: int) -> Measure:
+    """`method`'s test accuracy with `shots` examples per class, over its seeds."""
+    return over_seeds([c for (c,) in _by_seed(_correct(rows, method, shots))])
+
+
+def gap(rows: Rows, a: str, b: str, shots: int) -> Measure:
+    """Accuracy of `a` minus accuracy of `b` with `shots` examples per class, paired by seed
+    (both trained on the same examples) and by test example."""
+    pairs = _by_seed(_correct(rows, a, shots), _correct(rows, b, shots))
+    return over_seeds([ca - cb for ca, cb in pairs])
+
+
+def gap_change(rows: Rows, a: str, b: str, small: int, large: int) -> Measure:
+    """How much the gap `a - b` shrinks from `small` to `large` examples per class:
+    gap(small) - gap(large), paired by seed and test example (positive: the gap closes)."""
+    runs = (_correct(rows, m, n) for n in (small, large) for m in (a, b))
+    return over_seeds([(pa - pb) - (qa - qb) for pa, pb, qa, qb in _by_seed(*runs)])
