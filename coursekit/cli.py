@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     p_doc = sub.add_parser("doctor", help="check versions, device, mode and offline assets")
     p_doc.add_argument("--offline", action="store_true", help="skip the network check")
     p_course = sub.add_parser("course", help="execute every notebook headless and time it")
-    p_course.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/NN_*.ipynb")
+    p_course.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: notebooks/NN_*.ipynb (learners' copies)"
+    )
     p_course.add_argument("--mode", choices=("quick", "full"), default="quick")
     p_course.add_argument("--out", type=Path, default=Path("build/notebooks"))
     p_course.add_argument("--timeout", type=int, default=900, help="seconds per cell")
@@ -32,18 +34,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_build = sub.add_parser("build", help="write the student or solutions copy of the lessons")
     p_build.add_argument("kind", choices=("student", "solutions"))
-    p_build.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
+    p_build.add_argument("sources", nargs="?", type=Path, default=Path("notebooks/source"))
     p_build.add_argument("--out", type=Path, help="default: build/student or build/solutions")
+    p_build.add_argument(
+        "--solutions-data",
+        type=Path,
+        help="also write the worked solutions (JSON) here, for ck.exercises.solution "
+        "(make notebooks: coursekit/exercises/solutions.json)",
+    )
     p_build.add_argument(
         "--colab-dir", help="folder the Colab badges point at (default: --out); '' keeps them"
     )
     p_build.add_argument("--repo", help="OWNER/NAME of your published copy on GitHub")
     p_build.add_argument("--ref", help="the tag (or commit) learners install, e.g. v1.0.0")
     p_tag = sub.add_parser("tag", help="tag the exercises of source lessons (nbgrader metadata)")
-    p_tag.add_argument("sources", nargs="?", type=Path, default=Path("notebooks"))
+    p_tag.add_argument("sources", nargs="?", type=Path, default=Path("notebooks/source"))
     p_grade = sub.add_parser("grade", help="run submissions against the hidden tests; report")
     p_grade.add_argument("submissions", nargs="*", type=Path, help="notebooks or folders")
-    p_grade.add_argument("--source", type=Path, default=Path("notebooks"), help="source lessons")
+    p_grade.add_argument(
+        "--source", type=Path, default=Path("notebooks/source"), help="source lessons"
+    )
     p_grade.add_argument("--out", type=Path, default=Path("build/grades"))
     p_grade.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p_grade.add_argument("--submission-timeout", type=int, default=3600, help="s per submission")
@@ -83,14 +93,27 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             print(f"coursekit build: {err}", file=sys.stderr)
             return 2
+        if args.solutions_data is not None:
+            from .teach.build import write_solution_data
+
+            paths.append(write_solution_data(args.sources, args.solutions_data))
         for path in paths:
             print(f"wrote {path}")
         return 0
     if args.command == "tag":
-        from .teach.build import tag
+        from .teach import lesson_of, read_notebook
+        from .teach.build import lesson_paths, tag
+        from .teach.lint import exercise_problems
 
         for name, qids in tag(args.sources).items():
             print(f"{name}: {len(qids)} exercises {', '.join(qids)}")
+        problems = [
+            f"{path.name}: {problem}"
+            for path in lesson_paths(args.sources)
+            for problem in exercise_problems(read_notebook(path), lesson_of(path))
+        ]
+        for problem in problems:  # tests/test_notebook_hygiene.py fails on these
+            print(f"warning: {problem}", file=sys.stderr)
         return 0
     if args.command == "grade":
         return _grade(args)

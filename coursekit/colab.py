@@ -1,9 +1,11 @@
 """Where coursekit installs from, and the two notebook cells that depend on it.
 
 The one place that names the published repository and the fixed ref (a tag or a commit) of the
-course. Every notebook's "Open in Colab" badge and its "Colab setup" cell are generated from
-here: the tests check that the source notebooks match, and `coursekit build student|solutions
---repo OWNER/NAME --ref TAG` writes copies that point at an instructor's own published copy.
+course. Every notebook's "Open in Colab" badge, every link to the course's own files on GitHub
+(`repo_link("docs/performance.md")`: docs, README, other folders) and its "Colab setup" cell are
+generated from here: the tests check that the source notebooks match (no other link to the
+course's repository), and `coursekit build student|solutions --repo OWNER/NAME --ref TAG` writes
+copies whose badges, links and setup cells point at an instructor's own published copy.
 
 The setup cell is how Colab learners install coursekit (used by every lesson, 00-06). Colab
 ships its own torch, torchvision, transformers, peft, accelerate, numpy, ipywidgets and ipykernel;
@@ -27,6 +29,8 @@ __all__ = [
     "install_url",
     "is_setup_cell",
     "point_badges",
+    "point_links",
+    "repo_link",
     "setup_cell",
 ]
 
@@ -53,6 +57,11 @@ BADGE = re.compile(
     r"(?P<repo>[^/\s]+/[^/\s]+)/blob/(?P<ref>[^/\s]+)/(?P<path>[^)\s]+\.ipynb)\)"
 )
 SETUP_MARK = '"google.colab" in sys.modules'
+# A link to a file of the course on GitHub, at a ref: what `repo_link` writes.
+REPO_LINK = re.compile(
+    r"https://github\.com/(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)/(?P<kind>blob|tree)/"
+    r"(?P<ref>[A-Za-z0-9][\w./-]*?)/(?P<path>[^)\s#?]+)"
+)
 
 
 def check_source(repo: str, ref: str) -> None:
@@ -126,6 +135,24 @@ def setup_cell(repo: str = REPOSITORY, ref: str = REF) -> str:
 def is_setup_cell(source: str) -> bool:
     """True for a notebook's "Colab setup" code cell (the one that pip-installs on Colab)."""
     return SETUP_MARK in source and "pip" in source
+
+
+def repo_link(path: str, repo: str = REPOSITORY, ref: str = REF) -> str:
+    """GitHub's address of the course's file at `path` (relative to the repository root), at the
+    published ref: how a notebook links to docs/, the README or any file that is not a notebook."""
+    return f"https://github.com/{repo}/blob/{ref}/{path.strip('/')}"
+
+
+def point_links(markdown: str, repo: str, ref: str) -> str:
+    """`markdown` with every link to the course's own repository at `REF` (written by
+    `repo_link`) pointing at `repo`@`ref` instead; links to other repositories are kept."""
+
+    def retarget(m: re.Match) -> str:
+        if m.group("repo") != REPOSITORY or m.group("ref") != REF:
+            return m.group(0)
+        return f"https://github.com/{repo}/{m.group('kind')}/{ref}/{m.group('path')}"
+
+    return REPO_LINK.sub(retarget, markdown)
 
 
 def point_badges(markdown: str, repo: str, ref: str, path: str | None = None) -> str:

@@ -159,6 +159,6 @@ def test_readme_quotes_the_measured_text_results():
     verdict = compare("lora", lora["test_accuracy"], "full", full["test_accuracy"],
                       se_a=lora["accuracy_se"], se_b=full["accuracy_se"])  # fmt: skip
     assert (verdict.winner is None) == ("a tie within noise" in readme)
-    lesson = " ".join((root / "notebooks/05_lora.ipynb").read_text().split())
+    lesson = " ".join((root / "notebooks/source/05_lora.ipynb").read_text().split())
     assert (verdict.winner is None) == ("fine-tuning tied within noise" in lesson)
     assert f"{text['recipe']['articles']['test']} articles" in readme

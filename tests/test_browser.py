@@ -1,11 +1,12 @@
 """The course as learners see it: JupyterLab in a real (headless) Chromium, driven by Playwright.
 
 JupyterLab starts exactly as the README says (`jupyter lab notebooks/`, from this environment),
-on a copy of the lessons so the sources are never saved over, with COURSEKIT_MODE=quick and the
-progress bars on. Each test runs a notebook from the Run menu and checks the rendered page: no
-error outputs, progress bars rendered as widgets, the live plot updated in place, the takeaways
-and self-checks shown, the Colab badge pointing at the notebook. A screenshot of each notebook
-goes to build/screenshots/ (also when a check fails).
+on a copy of the lessons (the learners' copies, and a solutions copy of one lesson) so nothing is
+saved over, with COURSEKIT_MODE=quick and the progress bars on. Each test runs a notebook from
+the Run menu and checks the rendered page: no error outputs, progress bars rendered as widgets,
+the live plot updated in place, the takeaways and self-checks shown ("not answered yet" in the
+learner's copy, ✓ in the solutions copy), the Colab badge pointing at the notebook. A
+screenshot of each notebook goes to build/screenshots/ (also when a check fails).
 
 Needs `playwright` (the dev extra) and Chromium (`apt-get install chromium`): skipped locally
 without them, a failure in CI (CI=true or COURSEKIT_REQUIRE_ASSETS=1).
@@ -31,6 +32,7 @@ from browser_lab import JupyterLab, LabNotebook, find_chromium
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "notebooks" / "source"
 SCREENSHOTS = REPO / "build" / "screenshots"
 RUN_TIMEOUT_S = 900  # generous: a shared CI machine can run cells several times slower
 LESSON = "03_head_replacement.ipynb"  # quick, and it has exercises with self-checks
@@ -68,10 +70,11 @@ def browser():
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab on a copy of notebooks/ plus the student copy of one lesson."""
+    """JupyterLab on a copy of notebooks/ (the learners' copies) plus the solutions copy of one
+    lesson."""
     workdir = tmp_path_factory.mktemp("lab")
     shutil.copytree(REPO / "notebooks", workdir / "notebooks")
-    build("student", REPO / "notebooks" / LESSON, workdir / "notebooks" / "student", "")
+    build("solutions", SOURCE / LESSON, workdir / "notebooks" / "solutions", "")
     env = {
         "COURSEKIT_MODE": "quick",
         "COURSEKIT_PROGRESS": "1",  # `make test` turns bars off for pytest; learners see them
@@ -128,8 +131,8 @@ def assert_as_a_learner_sees_it(cells: list[dict], notebook_path: str) -> None:
     code = [c for c in cells if c["type"] == "code" and not c["hidden"]]
     not_run = [(c["prompt"], c["text"][:60]) for c in code if not c["prompt"][1:-2].isdigit()]
     assert not not_run, not_run
-    hidden = [c for c in cells if c["hidden"]]  # solutions stay collapsed until asked for
-    assert len(hidden) == exercise_count(notebook_path), [c["text"][:60] for c in hidden]
+    hidden = [c for c in cells if c["hidden"]]  # the copies collapse nothing
+    assert not hidden, [c["text"][:60] for c in hidden]
     assert not errors(cells)
     page_text = "\n".join(o["text"] for c in cells for o in c["outputs"])
     assert not RAW_WIDGET.findall(page_text)
@@ -138,7 +141,8 @@ def assert_as_a_learner_sees_it(cells: list[dict], notebook_path: str) -> None:
     printed = [o["text"] for c in cells[takeaways:] for o in c["outputs"] if "stdout" in o["mime"]]
     assert printed and printed[0].startswith("- "), printed
     badges = [a for c in cells for a in c["links"] if "colab.research.google.com" in a]
-    assert badges and all(a.endswith(f"/notebooks/{notebook_path}") for a in badges), badges
+    lesson = notebook_path.split("/")[-1]  # the solutions copy keeps the learner's badge
+    assert badges and all(a.endswith(f"/notebooks/{lesson}") for a in badges), badges
 
 
 def test_setup_notebook_live_plot_and_progress_bars(page, lab):
@@ -162,14 +166,15 @@ def test_setup_notebook_live_plot_and_progress_bars(page, lab):
 
 def exercise_count(lesson: str) -> int:
     """How many exercises the source lesson has: answer cells with nbgrader's solution marker."""
-    nb = json.loads((REPO / "notebooks" / lesson).read_text())
+    nb = json.loads((SOURCE / lesson).read_text())
     return sum("### BEGIN SOLUTION" in "".join(c["source"]) for c in nb["cells"])
 
 
-def test_training_lesson_self_checks(page, lab):
-    notebook, cells = run_notebook(page, lab, LESSON, LESSON.removesuffix(".ipynb"))
-    with screenshot_on_failure(notebook, LESSON.removesuffix(".ipynb")):
-        assert_as_a_learner_sees_it(cells, LESSON)
+def test_solutions_copy_passes_its_self_checks(page, lab):
+    path, name = f"solutions/{LESSON}", "solutions-" + LESSON.removesuffix(".ipynb")
+    notebook, cells = run_notebook(page, lab, path, name)
+    with screenshot_on_failure(notebook, name):
+        assert_as_a_learner_sees_it(cells, path)
         assert not notebook.observed()["widgetErrors"]
         checks = code_cells_containing(cells, "ck.exercises.check(")
         assert len(checks) == exercise_count(LESSON)
@@ -179,24 +184,16 @@ def test_training_lesson_self_checks(page, lab):
         assert all(c["images"] for c in cells if "viz.plot_" in c["source"])
 
 
-def test_student_copy_stops_at_the_first_exercise_with_a_hint(page, lab):
-    path = f"student/{LESSON}"
-    notebook, cells = run_notebook(page, lab, path, "student-" + LESSON.removesuffix(".ipynb"))
-    with screenshot_on_failure(notebook, "student-" + LESSON.removesuffix(".ipynb")):
-        stubs = code_cells_containing(cells, "raise NotImplementedError")
-        assert len(stubs) == exercise_count(LESSON), "each exercise should be a stub (a task)"
+def test_learners_copy_runs_to_the_end_with_every_exercise_not_yet_answered(page, lab):
+    notebook, cells = run_notebook(page, lab, LESSON, LESSON.removesuffix(".ipynb"))
+    with screenshot_on_failure(notebook, LESSON.removesuffix(".ipynb")):
+        assert_as_a_learner_sees_it(cells, LESSON)  # every cell ran, no error
         assert not code_cells_containing(cells, "BEGIN SOLUTION")
-        first = stubs[0]
-        ran = [c for c in cells[:first] if c["type"] == "code"]
-        assert all(c["prompt"][1:-2].isdigit() for c in ran), "cells before the exercise ran"
-        assert not errors(cells[:first])
-        stub_error = " ".join(o["text"] for o in cells[first]["outputs"])
-        assert "NotImplementedError" in stub_error and "Exercise 03.q1" in stub_error
-        assert all(c["prompt"] == "[ ]:" for c in cells[first + 1 :] if c["type"] == "code")
-        # The learner runs the self-check without answering: feedback and a hint, no traceback.
-        check = code_cells_containing(cells, 'ck.exercises.check("03.q1"')[0]
-        cells = notebook.run_cell(check, RUN_TIMEOUT_S)
-        feedback = " ".join(o["text"] for o in cells[check]["outputs"])
-        assert "✗ Not yet. 03.q1:" in feedback and "Hint:" in feedback, feedback
-        assert "Traceback" not in feedback and "NameError" not in feedback, feedback
-        notebook.screenshot(SCREENSHOTS / f"student-{LESSON.removesuffix('.ipynb')}.png")
+        stubs = code_cells_containing(cells, "# Exercise 03.q")
+        assert len(stubs) == exercise_count(LESSON), "each exercise is a stub to fill in"
+        checks = code_cells_containing(cells, "ck.exercises.check(")
+        assert len(checks) == len(stubs)
+        for n, i in enumerate(checks, 1):
+            feedback = " ".join(o["text"] for o in cells[i]["outputs"])
+            assert f"03.q{n}: not answered yet." in feedback, feedback
+            assert f'solution("03.q{n}")' in feedback and "Traceback" not in feedback, feedback

@@ -23,7 +23,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LESSONS = sorted((ROOT / "notebooks" / "source").glob("[0-9][0-9]_*.ipynb"))
 
 RESULT_LIKE = re.compile(
     r"\d+(?:\.\d+)?\s?%(?!\s?(?:confidence|interval))"  # 94 %, 0.3% (not "95 % interval")

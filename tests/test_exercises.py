@@ -37,7 +37,6 @@ def test_pass_prints_a_tick_and_failure_renders_without_a_traceback(capsys):
 def test_answers_of_the_wrong_kind_get_feedback_not_a_crash():
     stages = [{"part": "stage6", "params": 70}]
     assert "is a str, expected a int or float" in feedback("01.q2", "0.7", stages=stages)
-    assert "is None" in feedback("01.q2", None, stages=stages)
     assert "percentage" in feedback("01.q2", 70.0, stages=[*stages, {"part": "x", "params": 30}])
     assert "could not be checked" in feedback("03.q3", (0.5, 0.5), lengths=[0], max_length=4)
 
@@ -145,3 +144,73 @@ def test_every_lesson_has_its_checks_registered():
             with pytest.raises(Exception):  # noqa: B017 - importing the lesson registers it
                 check(check_id, object())
             assert check_id in CHECKS
+
+
+# --- The learner's copy: unanswered questions, worked solutions, predictions ------------------
+
+
+def test_an_unanswered_question_says_not_yet_with_its_hint_and_never_raises(capsys):
+    stages = [{"part": "stage6", "params": 70}]
+    for stub in (..., None, (..., 0.5), [1, ...], {"sum": ...}):
+        assert check("01.q2", stub, stages=stages) is None
+        out = capsys.readouterr().out
+        assert out.startswith("… 01.q2: not answered yet.") and 'solution("01.q2")' in out
+        assert "0.7" not in out and "✓" not in out
+
+
+def test_a_function_whose_body_is_still_the_stub_is_unanswered(capsys):
+    def stats_changed(model, data): ...
+
+    assert check("04.q3", stats_changed, trap="trap", fix="fix", data=None) is None
+    out = capsys.readouterr().out
+    assert "04.q3: not answered yet" in out and "forget `return`" in out
+
+
+def test_under_strict_checks_an_unanswered_question_raises(monkeypatch):
+    from coursekit.exercises import NotAnswered
+
+    monkeypatch.setenv("COURSEKIT_CHECKS", "strict")
+    with pytest.raises(NotAnswered, match="not answered yet") as err:
+        check("01.q2", ..., stages=[])
+    assert isinstance(err.value, Wrong) and err.value.qid == "01.q2"
+
+
+def test_none_is_an_answer_where_the_question_says_so():
+    rows = [
+        {"strategy": "full fine-tune", "test_accuracy": 0.95, "accuracy_se": 0.01},
+        {"strategy": "LoRA r=4", "test_accuracy": 0.80, "accuracy_se": 0.01},
+    ]
+    check("05.q4", None, rows=rows)  # no rank is as good as full fine-tuning: None is right
+    assert "full fine-tuning beats r=4" in feedback("05.q4", 4, rows=rows)
+
+
+def test_worked_solutions_print_on_request(capsys):
+    from coursekit.exercises import solution, solution_text
+
+    solution("01.q2")
+    out = capsys.readouterr().out
+    assert out.startswith("# Worked solution of exercise 01.q2 (01_pretrained_models.ipynb)")
+    assert "stage6_fraction =" in out and "BEGIN SOLUTION" not in out
+    assert solution_text("01.q2") in out
+    with pytest.raises(KeyError, match="no worked solution for '01.q9'"):
+        solution("01.q9")
+
+
+def test_a_prediction_is_recorded_and_compared_with_the_run(capsys):
+    from coursekit.exercises import compare_prediction, core, question
+
+    @question("98.q1", predict=True)
+    def _predict(answer) -> str:
+        if answer not in ("up", "down"):
+            raise Wrong("say 'up' or 'down'.")
+        return f"you predict {answer!r}; the run will tell"
+
+    core.PREDICTIONS.pop("98.q1", None)
+    assert compare_prediction("98.q1", "up") is None
+    assert "you did not predict" in capsys.readouterr().out
+    check("98.q1", "down")
+    assert compare_prediction("98.q1", "up") is False
+    assert "you predicted 'down'; this run shows 'up'" in capsys.readouterr().out
+    check("98.q1", "up")
+    assert compare_prediction("98.q1", "up") is True
+    del CHECKS["98.q1"], core.PREDICTIONS["98.q1"]

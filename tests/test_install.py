@@ -54,7 +54,7 @@ def test_transformers_imports_with_torch_backend():
 
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+LESSONS = sorted((ROOT / "notebooks" / "source").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _setup_cells(nb) -> list[str]:

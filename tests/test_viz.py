@@ -1,4 +1,6 @@
+import nbformat
 import torch
+from matplotlib.figure import Figure
 
 from coursekit import viz
 from coursekit.history import History
@@ -60,3 +62,45 @@ def test_parameter_counts_table_and_plot():
     assert rows[0] == ParamCount("0", 0, 352)
     fig = viz.plot_param_counts(rows)
     assert "99 of 451 trainable" in fig.axes[0].get_title()
+
+
+def test_saved_figures_are_legible_and_report_text_that_runs_off():
+    """The notebooks' PNG formatter: at least 320 px on the shorter side, and text outside the
+    figure's area recorded in the image's metadata (read by coursekit.teach.outputs)."""
+    import base64
+
+    from coursekit.teach.outputs import image_size, output_problems
+    from coursekit.viz._common import OUTSIDE_KEY, _png_and_metadata
+
+    wide = Figure(figsize=(8, 1.5))
+    wide.subplots().plot([0, 1])
+    wide.tight_layout()
+    png, metadata = _png_and_metadata(wide)
+    width, height = image_size(base64.b64encode(png).decode())
+    assert min(width, height) >= 320 and width > 4 * height and metadata == {}
+    cut = Figure(figsize=(4, 3))
+    ax = cut.subplots()
+    ax.plot([0, 1])
+    ax.set_ylabel("a label far too long for a figure three inches high " * 2)
+    _, metadata = _png_and_metadata(cut)
+    assert metadata[OUTSIDE_KEY] == [ax.get_ylabel().strip()[:60], "the y axis of 'a plot'"]
+    out = {"output_type": "display_data", "data": {"image/png": base64.b64encode(png).decode()},
+           "metadata": {"image/png": metadata}}  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[out])])
+    assert output_problems(nb) == [
+        f"cell 0: figure text runs off the figure: {metadata[OUTSIDE_KEY]}"
+    ]
+
+
+def test_explore_shows_the_default_as_plain_output_and_a_slider_with_a_static_text(monkeypatch):
+    import IPython.display
+
+    from coursekit.viz import explore
+
+    shown, displayed = [], []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: displayed.append(obj))
+    explore(shown.append, "k", [0, 3, 8])
+    assert shown == [3], "the middle option, shown now (kept in a saved notebook)"
+    (bundle,) = displayed
+    assert bundle["text/plain"].startswith("(a slider: run the notebook")
+    assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .core import Wrong, close, expect_number, expect_type, question
 
 
-@question("01.q1")
+@question("01.q1", "classify photos['astronaut'] with k=1 and unpack its one pair.")
 def _astronaut(answer, *, model, photo, class_names) -> str:
     from ..models import classify_image
 
@@ -48,8 +48,10 @@ def _stage6(answer, *, stages) -> str:
     return f"{value:.1%} of all parameters sit in one late stage"
 
 
-@question("01.q3")
-def _sentence(answer, *, sentences, nearest) -> str:
+@question("01.q3", "write a sentence of your own about interest rates into `my_sentence`.")
+def _sentence(
+    answer, *, sentences, nearest=None, encoder=None, tokenizer=None, embeddings=None
+) -> str:
     expect_type(answer, str, "my_sentence")
     words = set(answer.lower().strip(" .!?").split())
     reused = words & set(sentences[2].lower().strip(" .!?").split()) - {"the", "a"}
@@ -60,6 +62,11 @@ def _sentence(answer, *, sentences, nearest) -> str:
             f"your sentence reuses words of sentence 2: {sorted(reused)}.",
             "say the same thing with other words (synonyms), so only meaning can match.",
         )
+    if nearest is None:  # the check embeds the sentence itself (the learner's copy)
+        from ..models import embed_sentences
+
+        mine = embed_sentences(encoder, tokenizer, [answer])
+        nearest = int((mine @ embeddings.T).argmax())
     if nearest not in (2, 3):
         raise Wrong(
             f"the encoder placed your sentence next to sentence {nearest}: {sentences[nearest]!r}.",

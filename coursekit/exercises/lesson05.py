@@ -70,7 +70,7 @@ def _merge(answer, *, layer) -> str:
     return "W + (alpha / r) B A, exactly what merging stores"
 
 
-@question("05.q4")
+@question("05.q4", none_is_answer=True)
 def _ship_rank(answer, *, rows) -> str:
     from ..claims import compare
 

@@ -1,13 +1,20 @@
-"""Build the student and the solution copies of the lessons from their one source notebook.
+"""Build the learners' and the solutions copies of the lessons from their one source notebook.
 
-- student: every solution region becomes a stub (what to do + `raise NotImplementedError`),
-  hidden tests are removed;
+The sources live in `notebooks/source/` (instructors edit them); `make notebooks` writes the
+learners' copies to `notebooks/` (what the README and the Colab badges open) and the worked
+solutions to `coursekit/exercises/solutions.json` (package data behind `ck.exercises.solution`).
+
+- student: every solution region becomes a stub that binds each answer name to `...` (a
+  function answer keeps its `def` line, with the body `...`), with a comment saying what to
+  write; stubs never raise, so *Run All* reaches the end and every check says "not answered
+  yet". Hidden tests are removed; each exercise's text says how to ask for the solution.
 - solutions: solutions kept, hidden tests removed.
 
 Both copies have no outputs, keep their nbgrader metadata (so nbgrader can still be used) and
 their Colab badge points at the copy itself. With `repo` and `ref` (an instructor's published
-copy), every badge and the "Colab setup" cell point at that repository and tag instead (the
-cells come from `coursekit.colab`, the one place that says where coursekit installs from).
+copy), every badge, every link to the course's own files on GitHub and the "Colab setup" cell
+point at that repository and tag instead (the cells come from `coursekit.colab`, the one place
+that says where coursekit installs from).
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..colab import REF, REPOSITORY, check_source, is_setup_cell, point_badges, setup_cell
+from ..colab import (
+    REF,
+    REPOSITORY,
+    check_source,
+    is_setup_cell,
+    point_badges,
+    point_links,
+    setup_cell,
+)
 from .notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -33,7 +48,17 @@ from .notebooks import (
     show_solutions,
 )
 
-__all__ = ["KINDS", "build", "build_notebook", "lesson_paths", "remove_region", "stub_for", "tag"]
+__all__ = [
+    "KINDS",
+    "build",
+    "build_notebook",
+    "lesson_paths",
+    "remove_region",
+    "solution_data",
+    "stub_for",
+    "tag",
+    "write_solution_data",
+]
 
 KINDS = ("student", "solutions")
 COLAB = re.compile(
@@ -81,20 +106,22 @@ def _names_read(code: str) -> set[str]:
 def stub_for(
     qid: str, solution: str, later_code: str, indent: str = "", defined: Iterable[str] = ()
 ) -> list[str]:
-    """The lines that replace a solution: what to do, the names to define, NotImplementedError.
+    """The lines that replace a solution: what to do, and each answer name bound to `...`.
 
-    Each new name the self-check reads starts as None (names in `defined`, set by earlier cells,
-    are left alone), so running the check before answering gives its hint, not a NameError.
+    The answer names are the names the solution binds that later code (the rest of the cell,
+    the check cell) reads; names in `defined`, set by earlier cells, are left alone. Inside a
+    block (a function's body) the stub is the statement `...`. Nothing raises: the check then
+    says "not answered yet" with its hint.
     """
     used_later = _names_read(later_code)
     needed = [n for n in _assigned_names(solution) if n in used_later]
-    lines = [f"# Exercise {qid}: your code here (the instructions are in the cell above)."]
-    if needed:
-        lines.append("# It must define: " + ", ".join(needed))
-    lines += [f"{n} = None  # your answer" for n in needed if n not in set(defined)]
-    lines.append(
-        f'raise NotImplementedError("Exercise {qid}: replace this line with your solution")'
-    )
+    lines = [f"# Exercise {qid}: your code here (the instructions are in the text above)."]
+    answers = [n for n in needed if n not in set(defined)] if not indent else []
+    if answers:
+        lines.append("# Replace each ... with your answer:")
+        lines += [f"{n} = ...  # your answer" for n in answers]
+    else:
+        lines.append("...  # replace with your code")
     return [indent + line for line in lines]
 
 
@@ -106,13 +133,26 @@ def remove_region(source: str, begin: str, end: str, where: str = "") -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+def _in_function(lines: list[str], start: int, indent: str) -> bool:
+    """True when the indented line `start` sits in a `def` body (the nearest less-indented line
+    above it opens a function)."""
+    for line in reversed(lines[:start]):
+        stripped = line.lstrip()
+        if stripped and len(line) - len(stripped) < len(indent):
+            return stripped.startswith(("def ", "async def "))
+    return False
+
+
 def _stub_solutions(source: str, qid: str, later_code: str, where: str, defined: set[str]) -> str:
     lines = source.splitlines()
     for start, stop in reversed(regions(source, SOLUTION_BEGIN, SOLUTION_END, where)):
         indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-        solution = "\n".join(lines[start + 1 : stop])
+        solution = textwrap.dedent("\n".join(lines[start + 1 : stop]))
         later = "\n".join(lines[stop + 1 :]) + "\n" + later_code
-        lines[start : stop + 1] = stub_for(qid, solution, later, indent, defined)
+        stub = stub_for(qid, solution, later, "", defined)
+        if indent and _in_function(lines, start, indent):
+            stub = [stub[0], "...  # replace with your code"]
+        lines[start : stop + 1] = [indent + line for line in stub]
     return "\n".join(lines)
 
 
@@ -120,6 +160,12 @@ def _point_badge(source: str, url_prefix: str | None, name: str) -> str:
     if url_prefix is None:
         return source
     return COLAB.sub(lambda m: f"{m.group(1)}{url_prefix.strip('/')}/{name}", source)
+
+
+HOW_TO_ASK = (
+    "*Your turn: write your answer in the next cell (replace each `...`), then run the check "
+    'below it. Stuck? `ck.exercises.solution("{qid}")` prints a worked solution.*'
+)
 
 
 def build_notebook(
@@ -132,7 +178,8 @@ def build_notebook(
 ) -> Any:
     """A student or solutions copy of the (tagged) source notebook `nb`; `nb` is unchanged.
 
-    source: (repository, ref) the badges and the Colab setup cell point at; None keeps them.
+    source: (repository, ref) the badges, the links to the course's own files on GitHub and the
+    Colab setup cell point at; None keeps them.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown build {kind!r}; choose one of {KINDS}")
@@ -159,14 +206,16 @@ def build_notebook(
         elif cell.cell_type == "markdown":
             cell.source = _point_badge(cell.source, colab_dir, name)
             if source is not None:
-                cell.source = point_badges(cell.source, *source)
+                cell.source = point_links(point_badges(cell.source, *source), *source)
+            if kind == "student" and i + 1 in answers:
+                cell.source = cell.source.rstrip() + "\n\n" + HOW_TO_ASK.format(qid=answers[i + 1])
     out.metadata["coursekit"] = {"build": kind, "lesson": lesson, "source": name}
     return out
 
 
 def build(
     kind: str,
-    sources: str | Path = "notebooks",
+    sources: str | Path = "notebooks/source",
     out_dir: str | Path | None = None,
     colab_dir: str | None = None,
     repo: str | None = None,
@@ -176,8 +225,9 @@ def build(
 
     colab_dir: the folder the badges point at, relative to the repository root (default: the
     output folder, e.g. "build/student"); pass "" to leave the badges unchanged.
-    repo, ref: the published copy (GitHub OWNER/NAME, and a tag or commit) that the badges and the
-    Colab setup cells install from; a moving branch (main, master...) is refused (ValueError).
+    repo, ref: the published copy (GitHub OWNER/NAME, and a tag or commit) that the badges, the
+    links to the course's files and the Colab setup cells point at; a moving branch (main,
+    master...) is refused (ValueError).
     """
     import nbformat
 
@@ -204,6 +254,37 @@ def build(
     return written
 
 
+def solution_data(sources: str | Path = "notebooks/source") -> dict[str, Any]:
+    """The worked solution of every exercise in `sources`: its answer cell as the solutions copy
+    has it (markers and hidden tests removed), by question id; the data behind
+    `ck.exercises.solution`."""
+    found: dict[str, dict[str, str]] = {}
+    for path in lesson_paths(sources):
+        nb = build_notebook(read_notebook(path), "solutions", lesson_of(path), path.name, None)
+        for q in find_questions(nb, lesson_of(path)):
+            code = nb.cells[q.answer_cell].source
+            code = "\n".join(
+                line
+                for line in code.splitlines()
+                if line.strip() not in (SOLUTION_BEGIN, SOLUTION_END)
+            )
+            found[q.qid] = {"notebook": path.name, "code": textwrap.dedent(code).strip() + "\n"}
+    return {
+        "generated_by": "make notebooks (from notebooks/source); do not edit by hand",
+        "questions": found,
+    }
+
+
+def write_solution_data(sources: str | Path, path: str | Path) -> Path:
+    """Write `solution_data(sources)` as JSON to `path` (normally the package's solutions.json)."""
+    import json
+
+    path = Path(path)
+    text = json.dumps(solution_data(sources), indent=1, ensure_ascii=False, sort_keys=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
 def lesson_paths(sources: str | Path) -> list[Path]:
     """The lesson notebooks (NN_title.ipynb) in a folder, or the one notebook named."""
     sources = Path(sources)
@@ -213,7 +294,7 @@ def lesson_paths(sources: str | Path) -> list[Path]:
     return paths
 
 
-def tag(sources: str | Path = "notebooks") -> dict[str, list[str]]:
+def tag(sources: str | Path = "notebooks/source") -> dict[str, list[str]]:
     """Tag the exercises of source notebooks in place (nbgrader metadata) and clear outputs.
 
     Run it after editing a lesson: authors type only the markers. Returns the question ids found.

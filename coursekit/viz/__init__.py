@@ -18,6 +18,7 @@ from .compare import plot_param_counts, plot_tradeoff, plot_variants
 from .curves import LivePlot, plot_history, plot_step_losses
 from .distributions import plot_embedding_2d, plot_length_histogram
 from .efficiency import plot_data_efficiency, plot_time_to_accuracy
+from .explore import explore
 from .heatmaps import plot_confusion_matrix, plot_similarity
 from .images import plot_topk, show_feature_maps, show_images
 from .strategy_plots import plot_forgetting, plot_strategies
@@ -27,6 +28,7 @@ if in_notebook():
 
 __all__ = [
     "LivePlot",
+    "explore",
     "plot_confusion_matrix",
     "plot_data_efficiency",
     "plot_embedding_2d",

@@ -54,7 +54,7 @@ def plot_similarity(
 ) -> Figure:
     """A heatmap of pairwise similarities with the values written in each cell."""
     n = len(labels)
-    fig = Figure(figsize=(2.5 + 0.6 * n, 1.5 + 0.5 * n))
+    fig = Figure(figsize=(2.5 + 0.6 * n, 1.5 + 0.5 * n), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(sim.detach().cpu().numpy(), cmap="viridis", vmin=-0.2, vmax=1)
     for i in range(n):
@@ -74,5 +74,4 @@ def plot_similarity(
     ax.set_yticks(range(n), [f"{i}: {s}" for i, s in enumerate(short)], fontsize=8)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
     return fig
