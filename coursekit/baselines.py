@@ -143,7 +143,7 @@ def bag_of_words_method(
     lr: float,
     epochs: int = 30,
     min_steps: int = 100,
-    batch_size: int = 32,
+    batch_size: int = 64,
     val: Split | None = None,
     device: torch.device | str | None = None,
 ) -> Method:

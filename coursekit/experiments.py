@@ -16,7 +16,8 @@ The methods live in modules named for their concept, and are re-exported here:
                       weights; image_batches
     baselines.py      cnn_method, bag_of_words_method: small from-scratch models that learn from
                       few examples, the fair baselines that show what pre-training is worth
-    gaps.py           mean_accuracy, gap, gap_change: the table read over seeds, as Measures
+    gaps.py           mean_accuracy, gap, gap_change, seed_table, gap_sentence: the table read
+                      over seeds (Measures, tables, sentences)
     batches.py        ImageBatches; freezing/batchnorm.py recalibrate_batchnorm; optim.py
                       make_optimizer (the optimizer every method trains with)
 """
@@ -37,7 +38,7 @@ from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
 from .full_training import Method, from_scratch, image_batches, train_method
-from .gaps import gap, gap_change, mean_accuracy
+from .gaps import gap, gap_change, gap_sentence, mean_accuracy, seed_table
 from .metrics import accuracy, macro_f1
 from .optim import make_optimizer
 from .probes import Standardize, linear_probe, probe_method
@@ -55,12 +56,14 @@ __all__ = [
     "from_scratch",
     "gap",
     "gap_change",
+    "gap_sentence",
     "image_batches",
     "linear_probe",
     "make_optimizer",
     "mean_accuracy",
     "probe_method",
     "recalibrate_batchnorm",
+    "seed_table",
     "subsample_indices",
     "to_markdown",
     "train_method",
@@ -196,20 +199,21 @@ def tune_lr(
     val: Split,
     shots: int,
     seed: int = 0,
+    name: str = "",
 ) -> tuple[float, list[dict[str, Any]]]:
     """Pick a method's learning rate on validation data, with the `data_efficiency` runner.
 
     `make_method(lr)` builds the method; each candidate trains on the same `shots` examples per
     class of `train` (drawn with `seed`) and is scored on `val`, never on the test set. Returns
     (the lr with the highest validation accuracy, the first among equals; the rows, each with
-    its `lr`).
+    its `lr`, `val_accuracy` and `method` = `name`).
     """
     if not lrs:
         raise ValueError("give at least one learning rate to try")
     methods = {f"lr={lr:g}": make_method(lr) for lr in lrs}
     rows = data_efficiency(methods, (train, val), (shots,), (seed,), progress=False)
     for row, lr in zip(rows, lrs, strict=True):
-        row["lr"] = lr
+        row.update(method=name or row["method"], lr=lr, val_accuracy=row["accuracy"])
     best = max(rows, key=lambda r: r["accuracy"])  # max keeps the first of equal ones
     return best["lr"], rows
 

@@ -11,6 +11,8 @@ seeds decide a difference of a few points. Lessons 02 and 03.
     mean_accuracy(rows, "probe", 5)                   the probe's accuracy at 5 per class
     gap(rows, "probe", "scratch", 5)                  probe minus scratch at 5 per class
     gap_change(rows, "probe", "scratch", 5, 100)      gap at 5 minus gap at 100 per class
+    seed_table(rows)                                  one row per method and size, over seeds
+    gap_sentence(rows, "probe", "scratch")            the gap at every size, in words
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .claims import Measure, over_seeds
+from .claims import Measure, fmt, over_seeds
 
-__all__ = ["gap", "gap_change", "mean_accuracy"]
+__all__ = ["gap", "gap_change", "gap_sentence", "mean_accuracy", "seed_table"]
 
 Rows = Sequence[Mapping[str, Any]]
 
@@ -67,3 +69,34 @@ def gap_change(rows: Rows, a: str, b: str, small: int, large: int) -> Measure:
     gap(small) - gap(large), paired by seed and test example (positive: the gap closes)."""
     runs = (_correct(rows, m, n) for n in (small, large) for m in (a, b))
     return over_seeds([(pa - pb) - (qa - qb) for pa, pb, qa, qb in _by_seed(*runs)])
+
+
+def seed_table(rows: Rows) -> list[dict[str, Any]]:
+    """One row per (method, examples per class) of a data-efficiency table, over its seeds:
+    test accuracy as mean ± SE (`mean_accuracy`) and per seed, the fewest distinct classes any
+    seed's run predicted (1 would mean a run that guesses one class for everything), and the
+    mean optimizer steps and training seconds. For `experiments.to_markdown`."""
+    keys = list(dict.fromkeys((r["method"], r["shots"]) for r in rows))
+    out = []
+    for method, shots in keys:
+        runs = [r for r in rows if r["method"] == method and r["shots"] == shots]
+        acc = mean_accuracy(rows, method, shots)
+        out.append({
+            "method": method,
+            "per class": shots,
+            "test accuracy": fmt(acc.mean, acc.se),
+            "per seed": ", ".join(f"{v:.3f}" for v in acc.values),
+            "classes predicted (fewest)": min(r["distinct_predictions"] for r in runs),
+            "optimizer steps": round(float(np.mean([r["optimizer_steps"] for r in runs]))),
+            "train seconds": float(np.mean([r["train_seconds"] for r in runs])),
+        })  # fmt: skip
+    return out
+
+
+def gap_sentence(rows: Rows, a: str, b: str) -> str:
+    """'<a> minus <b>: +0.132 ± 0.020 with 1 per class, ... (5 seeds)': the gap at every size
+    of the table, for takeaways."""
+    sizes = sorted({int(r["shots"]) for r in rows if r["method"] == a})
+    gaps = [(n, gap(rows, a, b, n)) for n in sizes]
+    parts = [f"{g.mean:+.3f} ± {g.se:.3f} with {n} per class" for n, g in gaps]
+    return f"{a} minus {b}: {', '.join(parts)} ({gaps[0][1].seeds} seeds)"

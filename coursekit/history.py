@@ -36,6 +36,12 @@ class History:
             )
         return min(values) if "loss" in name else max(values)
 
+    def best_epoch(self, name: str = "val_loss") -> int:
+        """The epoch (1-based, as recorded) with the best value of a metric: where early
+        stopping's `BestWeights` keeps the weights."""
+        best = self.best(name)
+        return int(next(e["epoch"] for e in self.epochs if e.get(name) == best))
+
     @property
     def last(self) -> dict[str, float]:
         return self.epochs[-1] if self.epochs else {}

@@ -17,6 +17,7 @@ from torch.utils.data import TensorDataset
 from .datasets import Split
 from .evaluation import predict
 from .full_training import Method, epochs_for, run_record
+from .heads import init_head
 from .history import History
 from .optim import make_optimizer
 from .train import fit
@@ -48,6 +49,7 @@ def linear_probe(
     weight_decay: float = 0.01,
     batch_size: int = 64,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    init: str = "default",
     device: torch.device | str | None = None,
 ) -> tuple[nn.Module, History]:
     """Train `Standardize -> nn.Linear(D, num_classes)` on cached features with `fit`.
@@ -57,7 +59,7 @@ def linear_probe(
     The backbone is not involved at all: each step costs one small matrix product, so the head
     can afford many epochs (at least `min_steps` updates, even for 5 examples per class).
     `val`: (features, labels) evaluated after every epoch: validation learning curves in the
-    returned `History`.
+    returned `History`. `init`: the linear layer's initialisation (`heads.init_head`).
     """
     if features.ndim != 2 or len(features) != len(labels):
         raise ValueError(
@@ -70,7 +72,7 @@ def linear_probe(
     spread = features.std(0).pow(2).mean().sqrt() if len(features) > 1 else torch.tensor(1.0)
     head = nn.Sequential(
         Standardize(features.mean(0), spread.expand(features.shape[1])),
-        nn.Linear(features.shape[1], num_classes),
+        init_head(nn.Linear(features.shape[1], num_classes), init),
     )
     n_epochs = epochs_for(len(features), batch_size, epochs, min_steps)
     history = fit(
@@ -94,11 +96,13 @@ def probe_method(
     weight_decay: float = 0.01,
     batch_size: int = 64,
     val: Split | None = None,
+    init: str = "default",
     device: torch.device | str | None = None,
 ) -> Method:
     """A method for `data_efficiency` whose splits hold features (x: N x D): a linear probe.
     `val`: a split of features evaluated after every epoch (learning curves in the run's
-    `history`)."""
+    `history`); `init`: the head's initialisation (`heads.init_head`: "default", "zeros",
+    "small")."""
 
     def run(train: Split, test: Split) -> dict[str, Any]:
         num_classes = int(max(train.y.max(), test.y.max())) + 1
@@ -112,6 +116,7 @@ def probe_method(
             weight_decay=weight_decay,
             batch_size=batch_size,
             val=None if val is None else (val.x, val.y),
+            init=init,
             device=device,
         )
         logits, _ = predict(head, TensorDataset(test.x.float(), test.y), device)

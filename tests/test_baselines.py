@@ -172,6 +172,8 @@ def test_tune_lr_scores_on_validation_and_keeps_the_first_best():
 
     best, rows = ex.tune_lr(make, (0.001, 0.01, 0.1), train, val, shots=2)
     assert best == 0.01 and [r["lr"] for r in rows] == [0.001, 0.01, 0.1]
+    assert {r["method"] for r in rows} == {"lr=0.001", "lr=0.01", "lr=0.1"}
+    assert ex.tune_lr(make, (0.1,), train, val, shots=2, name="m")[1][0]["method"] == "m"
     assert [r["accuracy"] for r in rows] == [0.0, 1.0, 1.0]
     assert all(te is val for te in seen), "candidates are scored on validation data"
     with pytest.raises(ValueError, match="at least one"):

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from ..history import Callback, FitState, History
 from ..progress import in_notebook
 
-__all__ = ["LivePlot", "plot_history", "plot_step_losses"]
+__all__ = ["LivePlot", "plot_histories", "plot_history", "plot_step_losses"]
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -101,6 +101,38 @@ class LivePlot(Callback):
                 from IPython.display import display
 
                 display(self.fig)
+def plot_histories(
+    histories: dict[str, History],
+    metric: str = "accuracy",
+    title: str = "",
+    mark_best: str | None = "val_loss",
+) -> Figure:
+    """Several runs overlaid, one colour each: loss per epoch on the left, `metric` on the right;
+    training dashed, validation solid. `mark_best` circles each run's best epoch by that
+    validation number (where early stopping with `BestWeights` would keep the weights)."""
+    fig = Figure(figsize=(10, 3.8))
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    for i, (name, history) in enumerate(histories.items()):
+        epochs = history.metric("epoch")
+        for ax, key in ((ax_loss, "loss"), (ax_metric, metric)):
+            for split, style in (("train", "--"), ("val", "-")):
+                values = history.metric(f"{split}_{key}")
+                if values:
+                    label = f"{name}, {'training' if split == 'train' else 'validation'}"
+                    ax.plot(epochs, values, style, color=f"C{i}", lw=1.4, label=label)
+        if mark_best and history.metric(mark_best):
+            best = history.best_epoch(mark_best)
+            k = epochs.index(best)
+            for ax, key in ((ax_loss, "val_loss"), (ax_metric, f"val_{metric}")):
+                if history.metric(key):
+                    ax.plot(best, history.metric(key)[k], "o", ms=9, mfc="none", color=f"C{i}")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss (dashed: training)")
+    ax_metric.set(xlabel="epoch", ylabel=metric, title=f"{metric} (circle: best epoch)")
+    ax_loss.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def plot_step_losses(
