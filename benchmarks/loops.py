@@ -20,9 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from coursekit.batches import forward_logits, split_batch, to_device
 from coursekit.device import autocast, dataloader_kwargs, resolve_precision
-from coursekit.history import Callback
+from coursekit.training import Callback, forward_logits, split_batch, to_device
 
 from .common import Sizes, interleaved, median, sync
 

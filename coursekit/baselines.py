@@ -33,9 +33,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split, tokenize
-from .evaluation import predict
 from .full_training import Method, image_batches, run_record, train_method
 from .probes import linear_probe
+from .training.evaluation import predict
 
 __all__ = ["SmallCNN", "Tfidf", "bag_of_words_method", "cnn_method"]
 

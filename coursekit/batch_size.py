@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batches import forward_logits, split_batch, to_device
 from .device import resolve_device
+from .training.batches import forward_logits, split_batch, to_device
 
 __all__ = ["find_batch_size", "free_memory", "is_out_of_memory", "training_step_probe"]
 

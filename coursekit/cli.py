@@ -1,7 +1,7 @@
 """The `coursekit` command: `coursekit doctor | course | build | grade | finetune | predict`.
 
 Lesson 00 runs `coursekit doctor`; instructors use build / tag / grade (docs/instructors.md);
-lesson 07 uses finetune / predict.
+lesson 07 uses finetune / predict (and lesson 08's instruction data goes through them too).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     p_course.add_argument(
         "--max-steps",
         type=int,
-        help="cut every training run to N steps and every data pass to N batches (a CPU check "
-        "of full-mode memory: data keep full sizes)",
+        help="a dry run: cut every training run to N steps and every evaluation to N batches (a "
+        "CPU check of full-mode memory: data keep full sizes)",
     )
     p_course.add_argument(
         "--ram-budget-gb", type=float, default=10.0, help="fail a notebook whose peak RSS is above"
@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--out", type=Path, default=Path("build/grades"))
     p_grade.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p_grade.add_argument("--submission-timeout", type=int, default=3600, help="s per submission")
-    p_grade.add_argument("--memory-gb", type=float, default=0, help="kernel memory limit (0: none)")
+    p_grade.add_argument(
+        "--memory-gb", type=float, default=6, help="memory of a sandbox and its children (0: none)"
+    )
+    p_grade.add_argument("--max-processes", type=int, default=512, help="per sandbox (0: none)")
+    p_grade.add_argument("--cpus", type=float, default=0, help="cores per sandbox (0: no cap)")
     p_grade.add_argument("--max-output-mb", type=float, default=5, help="output per cell")
     p_grade.add_argument(
         "--unsafe-no-sandbox",
@@ -118,13 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         return _grade(args)
     if args.command in ("finetune", "predict"):
-        return _run_finetune_command(args)
+        from .finetune.userdata import command_line_messages
+
+        with command_line_messages():  # messages name --flags, not Python arguments
+            return _run_finetune_command(args)
     return 2  # pragma: no cover - argparse enforces a command
 
 
 def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
     """`coursekit finetune DATA --out DIR` and `coursekit predict DIR FILES...` (lesson 07)."""
-    p_ft = sub.add_parser("finetune", help="fine-tune on your image folder or CSV/TSV/JSONL file")
+    p_ft = sub.add_parser(
+        "finetune",
+        help="fine-tune on your image folder or CSV/TSV/JSONL file, or instruction data "
+        "(JSONL with prompt/response or messages: lesson 08)",
+    )
     p_ft.add_argument("data", help="a folder with one sub-folder per class, or a table of texts")
     p_ft.add_argument("--out", type=Path, required=True, help="folder for the model and report")
     p_ft.add_argument("--model", help="default: efficientnet_lite0 (images), minilm (texts)")
@@ -140,27 +151,35 @@ def _add_finetune_commands(sub: argparse._SubParsersAction) -> None:
     p_ft.add_argument("--text-column")
     p_ft.add_argument("--label-column")
     p_ft.add_argument("--encoding", default="utf-8", help="of a text file (default utf-8)")
-    p_ft.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
+    p_ft.add_argument(
+        "--skip-bad", action="store_true", help="leave out the unreadable images (all listed)"
+    )
     p_ft.add_argument("--seed", type=int, default=0)
-    p_pr = sub.add_parser("predict", help="labels and probabilities from a finetune folder")
+    p_pr = sub.add_parser(
+        "predict", help="labels and probabilities (or generated answers) from a finetune folder"
+    )
     p_pr.add_argument("model_dir", type=Path, help="the --out folder of `coursekit finetune`")
     p_pr.add_argument("inputs", nargs="+", help="image or text files, folders of them")
     p_pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_pr.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="list unreadable inputs on stderr instead of as error lines in the output (exit "
+        "status: 0 if every input was predicted, 1 if any could not be read)",
+    )
 
 
 def _run_finetune_command(args: argparse.Namespace) -> int:
-    import json
-
     from .finetune import DataError, Predictor, finetune
+    from .finetune.predict import print_predictions
+    from .generative import command as llm
 
     try:
+        if llm.is_instruction_command(args):  # instruction data (lesson 08)
+            return llm.run(args)
         if args.command == "predict":
-            for row in Predictor(args.model_dir).predict(args.inputs):
-                if args.json:
-                    print(json.dumps(row))
-                else:
-                    print(f"{row['label']}\t{row['probability']:.3f}\t{row['input']}")
-            return 0
+            out = Predictor(args.model_dir).predict(args.inputs, skip_bad=True)
+            return print_predictions(out, args.json, args.skip_bad)
         result = finetune(
             args.data, args.out, model=args.model, strategy=args.strategy, epochs=args.epochs,
             lr=args.lr, batch_size=args.batch_size, augment=args.augment,
@@ -195,6 +214,8 @@ def _grade(args: argparse.Namespace) -> int:
         args.memory_gb,
         args.max_output_mb,
         sandbox=not args.unsafe_no_sandbox,
+        max_processes=args.max_processes,
+        cpus=args.cpus,
     )
     try:
         reports = grade(args.submissions, args.source, args.out, args.timeout, limits)
@@ -202,7 +223,9 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"coursekit grade: {err}", file=sys.stderr)
         return 2
     digest = (args.out / MANIFEST).read_bytes() if reports else b""
-    print(f"reports in {args.out}/ (grades.json, grades.csv, feedback/, executed/, {MANIFEST})")
+    print(
+        f"reports in {args.out}/ (grades.json/.csv, gradebook.csv, feedback/, results/, executed/)"
+    )
     if digest:
         import hashlib
 

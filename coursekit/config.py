@@ -6,31 +6,24 @@ unset, it is `full` when a CUDA GPU is attached and `quick` otherwise. Notebooks
 from `settings()` so the same cells serve both modes.
 
 Full-mode sizes are chosen to fit a free Colab T4 (15 GB GPU, ~12.7 GB RAM): each notebook is
-estimated at about 20 minutes or less there (`coursekit.estimate`, docs/performance.md). A third
-switch, `$COURSEKIT_MAX_STEPS=N` (`max_steps()`), cuts every training run to N optimizer steps and
-every pass over a dataset to N batches: `coursekit course --mode full --max-steps 2` checks on a
-CPU that full-mode data sizes and shapes fit in memory, without the hours of compute.
+estimated at about 20 minutes or less there (`coursekit.estimate`, docs/performance.md).
+`coursekit course --mode full --max-steps 2` checks on a CPU that full-mode sizes fit in memory,
+with every training run cut short: a dry run, installed from the outside (`training.limits`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TypeVar
 
 __all__ = [
     "MODES",
     "Settings",
-    "capped",
     "get_mode",
-    "max_steps",
     "set_mode",
     "settings",
     "show_mode",
 ]
-
-T = TypeVar("T")
 
 MODES = ("quick", "full")
 _override: str | None = None
@@ -106,30 +99,6 @@ def settings(mode: str | None = None) -> Settings:
     return _SETTINGS[mode or get_mode()]
 
 
-def max_steps() -> int | None:
-    """`$COURSEKIT_MAX_STEPS` as an int (None when unset): the cap for a full-mode CPU check.
-
-    Training loops stop after this many optimizer steps; evaluation and feature extraction run
-    the model on this many batches and return zero rows for the rest (the full output shape),
-    while the data keep their full-mode size.
-    """
-    raw = os.environ.get("COURSEKIT_MAX_STEPS", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"COURSEKIT_MAX_STEPS={raw!r} must be a whole number >= 1 (or unset).")
-    return int(raw)
-
-
-def capped(batches: Iterable[T]) -> Iterator[T]:
-    """The batches, stopping after `max_steps()` of them when `$COURSEKIT_MAX_STEPS` is set."""
-    cap = max_steps()
-    for i, batch in enumerate(batches):
-        if cap is not None and i >= cap:
-            return
-        yield batch
-
-
 def show_mode() -> Settings:
     """Print the mode and its sizes (every notebook does this at the top) and return them."""
     s = settings()
@@ -142,9 +111,4 @@ def show_mode() -> Settings:
     print(f"coursekit mode: {s.mode.upper()} (from {source}) | {sizes}")
     other = "full" if s.mode == "quick" else "quick"
     print(f"  switch: COURSEKIT_MODE={other} before starting, or coursekit.set_mode('{other}')")
-    if max_steps() is not None:
-        print(
-            f"  COURSEKIT_MAX_STEPS={max_steps()}: every loop is cut short (a memory check; "
-            "the results mean nothing)"
-        )
     return s

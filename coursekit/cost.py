@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .batches import forward_logits, split_batch, to_device
 from .claims import mean_se
 from .device import HardwareInfo, peak_memory, resolve_device, resolve_precision
-from .optim import make_optimizer
 from .params import count_parameters
-from .training_step import StepSetup, train_step
+from .training.batches import forward_logits, split_batch, to_device
+from .training.optim import make_optimizer
+from .training.step import LossFn, StepSetup, train_step
 
 __all__ = [
     "StepCost",
@@ -92,19 +92,25 @@ def measure_step(
     warmup: int = 2,
     device: torch.device | str | None = None,
     precision: str = "auto",
+    loss_fn: LossFn | None = None,
+    copy_model: bool = True,
 ) -> StepCost:
     """Time `steps` training steps on `batch` (after `warmup` untimed ones) on a copy of `model`:
-    `fit`'s own step (`training_step.train_step`) with `fit`'s default optimizer
+    `fit`'s own step (`training.step.train_step`) with `fit`'s default optimizer
     (`optim.make_optimizer`) at `fit`'s precision, so the cost measured is the cost of training.
 
     The first steps allocate optimizer state and warm caches, so they are not timed; the result
-    keeps every timed step (`step_times`) for the median, its standard error and the spread."""
+    keeps every timed step (`step_times`) for the median, its standard error and the spread.
+    `loss_fn`: as `fit`'s (e.g. lesson 08's `causal_lm_loss`); default cross-entropy.
+    `copy_model=False` trains `model` itself (it changes; saves a copy's memory)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1 timed steps, got {steps}")
     device = resolve_device(device)
-    work = copy.deepcopy(model).to(device).train()
+    work = (copy.deepcopy(model) if copy_model else model).to(device).train()
     opt = make_optimizer(work, lr, device=device)
-    setup = StepSetup.create(work, opt, device, resolve_precision(precision, device))
+    setup = StepSetup.create(
+        work, opt, device, resolve_precision(precision, device), loss_fn=loss_fn
+    )
     inputs, labels = split_batch(batch)
     inputs, labels = to_device(inputs, device), to_device(labels, device)
     for i in range(warmup):

@@ -5,10 +5,11 @@ before class, that every notebook still runs with today's library versions.
 
 Each run records the kernel's peak resident memory (RSS): the host RAM the notebook needed. A
 notebook above `ram_budget_gb` (10 GB: a free Colab runtime has about 12.7 GB) fails. With
-`max_steps` (`coursekit course --mode full --max-steps 2`) every training run stops after that
-many steps and every pass over a dataset after that many batches (`$COURSEKIT_MAX_STEPS`), while
-the data keep their full-mode sizes and shapes: a CPU checks in minutes that full mode fits in
-memory, which would otherwise take hours of compute to find out.
+`max_steps` (`coursekit course --mode full --max-steps 2`) each kernel starts in a dry run
+(`training.limits`, installed by a start-up line before the first cell): every training run stops
+after that many optimizer steps and every prediction pass after that many batches, while the data
+keep their full-mode sizes and shapes: a CPU checks that full mode fits in memory without the
+hours of training it would otherwise take to find out.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["RAM_BUDGET_GB", "NotebookRun", "format_table", "run_course", "run_notebook"]
+__all__ = [
+    "RAM_BUDGET_GB",
+    "NotebookRun",
+    "format_table",
+    "kernel_arguments",
+    "run_course",
+    "run_notebook",
+]
 
 RAM_BUDGET_GB = 10.0
 
@@ -82,13 +90,29 @@ class _PeakRSS:
         self._thread.join()
 
 
+def kernel_arguments(max_steps: int | None) -> list[str]:
+    """The kernel's command-line arguments: under `max_steps`, a start-up line that installs the
+    dry run (`training.limits.install_dry_run`) before the notebook's first cell."""
+    if max_steps is None:
+        return []
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    line = f"from coursekit.training.limits import install_dry_run; install_dry_run({max_steps})"
+    return [f"--IPKernelApp.exec_lines={line}"]
+
+
 def run_notebook(
-    path: Path, out_dir: Path, timeout: int = 900, ram_budget_gb: float = RAM_BUDGET_GB
+    path: Path,
+    out_dir: Path,
+    timeout: int = 900,
+    ram_budget_gb: float = RAM_BUDGET_GB,
+    max_steps: int | None = None,
 ) -> NotebookRun:
     """Execute `path` in a fresh kernel (cwd = its folder) and write the result to `out_dir`.
 
     The kernel's peak RSS is measured; above `ram_budget_gb` the run's status is "OVER RAM" (or
     "OVER RAM and FAILED" when a cell raised too; the error then starts with the peak).
+    `max_steps`: the kernel runs as a dry run of that many steps (see the module docstring).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -107,6 +131,7 @@ def run_notebook(
         nb,
         timeout=timeout,
         kernel_name="python3",
+        extra_arguments=kernel_arguments(max_steps),
         resources={"metadata": {"path": str(path.parent)}},
         on_notebook_start=found_kernel,
         on_cell_executed=measure,
@@ -176,7 +201,7 @@ def run_course(
 ) -> list[NotebookRun]:
     """Execute the notebooks (default: notebooks/*.ipynb in order) in `mode`; print a table.
 
-    `max_steps` sets `$COURSEKIT_MAX_STEPS` for the kernels (see the module docstring).
+    `max_steps` runs every kernel as a dry run of that many steps (see the module docstring).
     """
     if notebooks is None:
         notebooks = sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -185,11 +210,8 @@ def run_course(
             "no notebooks found (looked for notebooks/NN_*.ipynb); run this "
             "from the repository root or name the notebooks."
         )
+    kernel_arguments(max_steps)  # a bad max_steps fails before any notebook runs
     os.environ["COURSEKIT_MODE"] = mode
-    if max_steps is not None:
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-        os.environ["COURSEKIT_MAX_STEPS"] = str(max_steps)
     os.environ.setdefault("COURSEKIT_PROGRESS", "0")  # keep executed notebooks readable
     out = Path(out_dir)
     runs = []
@@ -197,7 +219,7 @@ def run_course(
         cut = f", max {max_steps} steps per loop" if max_steps else ""
         print(f"running {path} ({mode} mode{cut}) ...", flush=True)
         with _fresh_checkpoint_folder() if max_steps is not None else nullcontext():
-            run = run_notebook(Path(path), out, timeout, ram_budget_gb)
+            run = run_notebook(Path(path), out, timeout, ram_budget_gb, max_steps=max_steps)
         rss = "" if run.peak_rss_gb is None else f", peak RSS {run.peak_rss_gb:.2f} GB"
         print(f"  {run.status} in {run.seconds:.1f} s{rss}", flush=True)
         runs.append(run)

@@ -21,9 +21,10 @@ import os
 import re
 from pathlib import Path
 
-from .config import max_steps, settings
+from .config import settings
 from .datasets import data_dir
 from .device import on_colab
+from .training.limits import active_dry_run
 
 __all__ = ["DRIVE_ROOT", "MOUNT_POINT", "checkpoint_folder", "mount", "resumable"]
 
@@ -84,13 +85,13 @@ def resumable(lesson: str, run: str) -> Path | None:
     your Drive on Colab), None in quick mode. `run` names the run (other characters than
     letters, digits and _ . = - become "-"), e.g. f"k{k}-lr{lr:.0e}".
 
-    Under `$COURSEKIT_MAX_STEPS` (the full-mode check on a CPU) runs are cut short, so they are
+    In a dry run (`training.limits`: the full-mode check on a CPU) runs are cut short, so they are
     checkpointed only into a folder set with `$COURSEKIT_CHECKPOINTS` (the course runner gives
     each check a fresh one): a cut run must never be resumed as a real one.
     """
     if settings().mode != "full":
         return None
-    if max_steps() is not None and not os.environ.get("COURSEKIT_CHECKPOINTS"):
+    if active_dry_run() is not None and not os.environ.get("COURSEKIT_CHECKPOINTS"):
         return None
     mount()
     slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", run).strip("-")[:64] or "run"

@@ -12,8 +12,8 @@ bandwidth-bound; MiniLM's matrix multiplies make it FLOP-bound. Every batch also
 `BATCH_OVERHEAD_S` (Python, kernel launches, copying a uint8 batch to the GPU: a small model
 launches hundreds of kernels a step), added on top; images are resized on the GPU, which costs
 little next to the network. The efficiencies and the overhead are stated, not measured: replace
-them with measured ones once a T4 has run the course (docs/performance.md). Lessons 00-06 print
-their estimate before their first long cell (`announce`).
+them with measured ones once a T4 has run the course (docs/performance.md). Lessons 00-06 and 08
+print their estimate before their first long cell (`announce`).
 
 GPU memory is estimated the same way, as an upper bound: fp32 weights (plus gradients and
 AdamW's two moments when every weight trains: 16 bytes a parameter) plus a batch's activations
@@ -52,10 +52,12 @@ __all__ = [
 
 FLOP_EFFICIENCY = 0.30  # fraction of peak fp16 FLOP/s a real training step reaches (assumed)
 BANDWIDTH_EFFICIENCY = 0.50  # fraction of peak memory bandwidth (assumed)
-ACTIVATION_PASSES = {"train": 4, "head": 2, "lora": 3, "infer": 2}  # writes + reads of each
+ACTIVATION_PASSES = {"train": 4, "head": 2, "lora": 3, "qlora": 3, "infer": 2}  # writes + reads
 BATCH_OVERHEAD_S = 0.01  # seconds of fixed cost per batch, forward or training step (assumed)
-FLOP_FACTOR = {"train": 3, "head": 1, "lora": 2, "infer": 1}  # x the forward pass's FLOPs
-BYTES_PER_PARAM = {"train": 16, "lora": 4, "head": 4, "infer": 4}  # fp32 (+ grad + 2 moments)
+FLOP_FACTOR = {"train": 3, "head": 1, "lora": 2, "qlora": 2, "infer": 1}  # x the forward's FLOPs
+# fp32 (+ grad + 2 moments); "qlora": 4-bit linear layers with their scales and 16-bit embeddings
+# and norms, rounded up to 1 byte a parameter (an upper bound; the adapters are negligible)
+BYTES_PER_PARAM = {"train": 16, "lora": 4, "qlora": 1, "head": 4, "infer": 4}
 LIVE_OUTPUTS = 3  # without backward, ~3 of the largest activations are alive at once (assumed)
 CUDA_CONTEXT_BYTES = 0.5e9  # CUDA context and cuDNN/cuBLAS workspaces (typical)
 T4_BUDGET_GB = 13.0  # of a T4's 15 GB
@@ -69,7 +71,8 @@ class Work:
     """`examples` passes of `model` over inputs of `size` (pixels or tokens).
 
     `kind`: "train" (full backward), "lora" (backward through activations, few weight grads),
-    "head" (frozen backbone: forward only, then a tiny head), "infer" (forward only).
+    "qlora" (LoRA on a 4-bit base; the de-quantizing is not counted), "head" (frozen backbone:
+    forward only, then a tiny head), "infer" (forward only).
     """
 
     what: str
@@ -110,10 +113,19 @@ def _cost_model(name: str) -> nn.Module:
         from .models.text import minilm_dir
 
         return AutoModel.from_config(AutoConfig.from_pretrained(minilm_dir()))
-    raise ValueError(f"no cost model for {name!r}; use 'efficientnet_lite0' or 'minilm'")
+    if name.startswith("smollm2-"):  # lesson 08's decoders, from their published shapes
+        from .generative.plan import decoder
+
+        with torch.device("meta"):
+            return decoder(name.split("-", 1)[1].replace("m", "M").replace("b", "B"))
+    raise ValueError(
+        f"no cost model for {name!r}; use 'efficientnet_lite0', 'minilm' or 'smollm2-<size>'"
+    )
 
 
 def _example_input(name: str, size: int) -> torch.Tensor | dict[str, torch.Tensor]:
+    if name.startswith("smollm2-"):
+        return {"input_ids": torch.ones(1, size, dtype=torch.long, device="meta")}
     if name == "minilm":
         ones = torch.ones(1, size, dtype=torch.long)  # no padding
         return {"input_ids": ones, "attention_mask": ones}
@@ -188,7 +200,9 @@ def peak_gpu_bytes(work: Work) -> float:
     """Upper estimate of the GPU memory `work` needs: weights (and their gradients and AdamW
     state when all train), one batch's activations, and the CUDA context."""
     c = per_example_cost(work.model, work.size)
-    kept = c.act_bytes if work.kind in ("train", "lora") else LIVE_OUTPUTS * c.largest_bytes
+    kept = (
+        c.act_bytes if work.kind in ("train", "lora", "qlora") else LIVE_OUTPUTS * c.largest_bytes
+    )
     return BYTES_PER_PARAM[work.kind] * c.params + work.batch_size * kept + CUDA_CONTEXT_BYTES
 
 
@@ -240,10 +254,29 @@ def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
             Work("encoder strategies", "minilm", "train", 5 * min(ep, 4) * 2 * 2000, 64),
             Work("LoRA", "minilm", "lora", min(ep, 4) * 2 * 2000, 64),
         ],
+        "08": _lesson08_work(mode),
     }
     if lesson not in works:
         raise ValueError(f"no lesson {lesson!r}; lessons are {', '.join(works)}")
     return works[lesson]
+
+
+def _lesson08_work(mode: str) -> list[Work]:
+    """Lesson 08 as its plan runs it on a GPU with network access (full mode: SmolLM2-1.7B with
+    QLoRA): 3 seeds + the unmasked run, the graded test prompts, the 135M cost comparison."""
+    from .generative.plan import sft_plan
+
+    p = sft_plan(mode, cuda=mode == "full", online=True, bitsandbytes=True)
+    name, tokens, runs = f"smollm2-{p.size.lower()}", 48, len(p.seeds) + 1
+    kind = "qlora" if p.four_bit else "lora"
+    graded = (runs + 1) * 5 * p.test_per_class + 2 * runs * 5 * p.val_per_class
+    return [
+        Work("SFT runs (3 seeds + no mask)", name, kind, runs * p.epochs * p.train_examples,
+             tokens, p.batch_size),
+        Work("answers to the test prompts", name, "infer", graded, tokens, 32),
+        Work("LoRA vs full fine-tuning (135M)", "smollm2-135m", "train", 4 * p.batch_size,
+             tokens, p.batch_size),
+    ]  # fmt: skip
 
 
 def notebook_seconds(lesson: str, gpu: str = "T4", mode: str = "full") -> float:
@@ -251,7 +284,7 @@ def notebook_seconds(lesson: str, gpu: str = "T4", mode: str = "full") -> float:
     return estimate_seconds(notebook_work(lesson, mode), gpu)
 
 
-LESSONS = ("00", "01", "02", "03", "04", "05", "06")
+LESSONS = ("00", "01", "02", "03", "04", "05", "06", "08")
 
 
 def markdown_table(gpu: str = "T4") -> str:

@@ -18,8 +18,8 @@ The methods live in modules named for their concept, and are re-exported here:
                       few examples, the fair baselines that show what pre-training is worth
     gaps.py           mean_accuracy, gap, gap_change, seed_table, gap_sentence: the table read
                       over seeds (Measures, tables, sentences)
-    batches.py        ImageBatches; freezing/batchnorm.py recalibrate_batchnorm; optim.py
-                      make_optimizer (the optimizer every method trains with)
+    training/         ImageBatches (batches.py), make_optimizer (optim.py: the optimizer every
+                      method trains with); freezing/batchnorm.py recalibrate_batchnorm
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ import numpy as np
 import torch
 
 from .baselines import SmallCNN, bag_of_words_method, cnn_method
-from .batches import ImageBatches
 from .claims import accuracy_se, over_seeds
 from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
 from .full_training import Method, from_scratch, image_batches, train_method
 from .gaps import gap, gap_change, gap_sentence, mean_accuracy, seed_table
-from .metrics import accuracy, macro_f1
-from .optim import make_optimizer
 from .probes import Standardize, linear_probe, probe_method
+from .training.batches import ImageBatches
+from .training.metrics import accuracy, macro_f1
+from .training.optim import make_optimizer
 
 __all__ = [
     "ExperimentError",
@@ -251,6 +251,8 @@ def aggregate(
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, list | tuple):  # e.g. one accuracy per seed
+        return ", ".join(_fmt(x) for x in v)
     if isinstance(v, float):
         return f"{v:.3f}" if abs(v) < 100 else f"{v:,.0f}"
     if isinstance(v, int) and not isinstance(v, bool):

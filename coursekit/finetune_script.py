@@ -6,7 +6,7 @@
     torchrun --nproc_per_node 2 -m coursekit.finetune_script --out runs/bbc
 
 The code is the same in every case: `fit` notices the launcher and trains through Accelerate
-(see `coursekit.distributed`). `--batch-size` is per process, so one optimizer step sees
+(see `coursekit.training.distributed`). `--batch-size` is per process, so one optimizer step sees
 batch-size x processes x grad-accum examples (the effective batch size). The run writes `fit`'s
 checkpoints (OUT/last.safetensors, OUT/best.safetensors: plain weights, loadable in one process)
 and OUT/results.json (settings, per-epoch history, final val metrics, weight norm and checksum).
@@ -31,7 +31,7 @@ from coursekit.datasets import load_bbc_news, per_class, text_dataset
 from coursekit.device import dataloader_kwargs, seed_everything
 from coursekit.heads import TextClassifier
 from coursekit.models import load_pretrained, load_tokenizer
-from coursekit.train import fit
+from coursekit.training.loop import fit
 
 __all__ = ["build_data", "build_model", "main", "parse_args", "set_dropout", "weights_summary"]
 

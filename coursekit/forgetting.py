@@ -1,4 +1,4 @@
-"""Catastrophic forgetting, measured: what a fine-tuned encoder lost of what it could do before.
+"""Forgetting, measured: what a fine-tuned encoder lost of what it could do before.
 
 Fine-tuning MiniLM on tweet sentiment moves its weights toward that one task. Whether that costs
 the encoder its general ability is a question with a measurable answer: take an ability the
@@ -11,6 +11,12 @@ pre-trained encoder had and that the new task never trained, and measure it befo
 - **drift**: `1 - correlation` between the pairwise cosine similarities of the same texts under the
   two encoders. 0 when the geometry is unchanged (texts that were alike are still alike), larger
   as fine-tuning rearranges the space; more sensitive than an accuracy on a few texts.
+
+"Catastrophic" forgetting is the extreme case, an ability all but gone; a short fine-tune on a
+small task usually costs a few points at most, so measure before using the word.
+`ForgettingProbe(reference, ...)` embeds the probe task once with the reference (pre-trained)
+encoder and then measures any number of fine-tuned models against it (`probe.measure(model)`),
+e.g. every seed of every strategy; `measure_forgetting` is the one-call table.
 
 LoRA keeps every pre-trained weight bit-identical, so `without_lora(model)` gives back the
 original encoder exactly: switching the adapter off undoes the forgetting, by construction.
@@ -27,13 +33,14 @@ import torch
 from torch import nn
 
 from .datasets import Split
-from .embeddings import nearest_centroid_accuracy
+from .embeddings import nearest_centroid_hits
 from .features import extract_text_features
 from .heads import TextClassifier
 from .lora import LoRALinear
 from .params import set_submodule
 
 __all__ = [
+    "ForgettingProbe",
     "encoder_of",
     "measure_forgetting",
     "sentence_embeddings",
@@ -97,6 +104,50 @@ def similarity_drift(before: torch.Tensor, after: torch.Tensor) -> float:
     return max(0.0, 1.0 - corr)
 
 
+class ForgettingProbe:
+    """A held-out text task that measures encoders against one `reference` (e.g. pre-trained).
+
+    `probe_train` only gives each class's mean embedding; `probe_test` is scored by nearest
+    centroid. The reference is embedded once, here; `measure(model)` then costs one pass of
+    `model` over the probe texts (cached by weights: an unchanged encoder is not re-run).
+    """
+
+    def __init__(
+        self,
+        reference: nn.Module,
+        tokenizer: Any,
+        probe_train: Split,
+        probe_test: Split,
+        *,
+        max_length: int = 128,
+    ) -> None:
+        if len(probe_test) < 3 or len(probe_train) < 1:
+            raise ValueError("the probe task needs a few training texts and at least 3 test texts")
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.train, self.test = probe_train, probe_test
+        self.ref_x, self.ref_hits = self._embed(reference)
+        self.ability = self.ref_hits.mean().item()
+
+    def _embed(self, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        train_x = sentence_embeddings(model, self.tokenizer, self.train.x, self.max_length)
+        test_x = sentence_embeddings(model, self.tokenizer, self.test.x, self.max_length)
+        return test_x, nearest_centroid_hits(train_x, self.train.y, test_x, self.test.y)
+
+    def measure(self, model: nn.Module) -> dict[str, Any]:
+        """`ability` (nearest-centroid accuracy), `forgetting` (the reference's ability minus
+        this one), `drift` (`similarity_drift` from the reference), `max_change` (the largest
+        change of any test embedding) and `hits` (1/0 per probe test text, for paired tests)."""
+        test_x, hits = self._embed(model)
+        ability = hits.mean().item()
+        return {
+            "ability": ability,
+            "forgetting": self.ability - ability,
+            "drift": similarity_drift(self.ref_x, test_x),
+            "max_change": (test_x - self.ref_x).abs().max().item(),
+            "hits": hits.numpy(),
+        }
+
+
 def measure_forgetting(
     models: Mapping[str, nn.Module],
     tokenizer: Any,
@@ -106,34 +157,21 @@ def measure_forgetting(
     max_length: int = 128,
     reference: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per model: `model, ability, forgetting, drift, max_change`.
-
-    `probe_train` / `probe_test` are a held-out text task (texts + labels) that none of the models
-    was fine-tuned on: the train split only gives each class's mean embedding. `reference` names
-    the model to compare with (default: the first one, e.g. the pre-trained encoder).
-    `max_change` is the largest absolute difference of any test embedding from the reference's.
-    """
+    """One row per model: `model, ability, forgetting, drift, max_change` (see
+    `ForgettingProbe.measure`), against `reference` (default: the first model, e.g. the
+    pre-trained encoder). `probe_train` / `probe_test` are a held-out text task (texts + labels)
+    that none of the models was fine-tuned on."""
     if not models:
         raise ValueError("no models given: pass {name: model}, the pre-trained one first")
     reference = reference if reference is not None else next(iter(models))
     if reference not in models:
         raise ValueError(f"reference {reference!r} is not one of {list(models)}")
-    if len(probe_test) < 3 or len(probe_train) < 1:
-        raise ValueError("the probe task needs a few training texts and at least 3 test texts")
-    embedded = {}
+    probe = ForgettingProbe(
+        models[reference], tokenizer, probe_train, probe_test, max_length=max_length
+    )
+    rows = []
     for name, model in models.items():
-        train_x = sentence_embeddings(model, tokenizer, probe_train.x, max_length)
-        test_x = sentence_embeddings(model, tokenizer, probe_test.x, max_length)
-        ability = nearest_centroid_accuracy(train_x, probe_train.y, test_x, probe_test.y)
-        embedded[name] = (test_x, ability)
-    ref_x, ref_ability = embedded[reference]
-    return [
-        {
-            "model": name,
-            "ability": ability,
-            "forgetting": ref_ability - ability,
-            "drift": similarity_drift(ref_x, test_x),
-            "max_change": (test_x - ref_x).abs().max().item(),
-        }
-        for name, (test_x, ability) in embedded.items()
-    ]
+        row = {"model": name, **probe.measure(model)}
+        del row["hits"]
+        rows.append(row)
+    return rows

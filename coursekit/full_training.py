@@ -17,14 +17,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .batches import ImageBatches
 from .datasets import Split
-from .evaluation import predict
 from .freezing import recalibrate_batchnorm
-from .history import History
-from .optim import make_optimizer
 from .params import count_parameters
-from .train import fit
+from .training.batches import ImageBatches
+from .training.evaluation import predict
+from .training.history import History
+from .training.loop import fit
+from .training.optim import make_optimizer
 
 # A data-efficiency method: (train split, test split) -> {"logits": test logits, ...extras}.
 Method = Callable[[Split, Split], dict[str, Any]]

@@ -6,12 +6,14 @@ every other weight bit-identical. On the input side, `adapt_input_channels` turn
 a one-channel one by summing its filters: for a gray image, exactly the output of the RGB model on
 the image repeated three times. For text, `TextClassifier` is the same idea: a Hugging Face
 encoder, a pooling ([CLS] token or mean over real tokens, `models.text.pool_tokens`) and a new
-linear head. (Counting multiply-adds lives in `cost`, extracting pooled features in `features`.)
+linear head; `text_classifier(num_classes)` builds the course's one text classifier (MiniLM, mean
+pooling: the pooling lesson 03 measured higher), the model lessons 05, 06 and 07 all train.
+(Counting multiply-adds lives in `cost`, extracting pooled features in `features`.)
 
 Works on coursekit's EfficientNetLite0 (`_fc`, `_conv_stem`), torchvision CNNs (ResNet `fc` /
 `conv1`, MobileNetV3 `classifier[-1]` / `features[0][0]`) and Hugging Face classifiers
 (`classifier`, or `score` on decoder models).
-Lessons 03 and 06.
+Lessons 03, 05, 06 and 07.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "head_table",
     "init_head",
     "replace_head",
+    "text_classifier",
 ]
 
 # Attribute names that hold the classification head, in the order they are tried:
@@ -277,3 +280,22 @@ class TextClassifier(nn.Module):
     ) -> torch.Tensor:
         """Class logits [N, num_classes]."""
         return self.head(self.dropout(self.embed(input_ids, attention_mask, **kwargs)))
+
+
+def text_classifier(
+    num_classes: int, *, pooling: str = TEXT_POOLING, model: str = "minilm", dropout: float = 0.1
+) -> TextClassifier:
+    """The course's text classifier: pre-trained `model` (MiniLM), `pooling` over its token
+    vectors (`TEXT_POOLING`, mean), dropout and a fresh linear head (`.head`).
+
+    Lessons 05, 06 and 07 all train this model, so their trainable counts agree (LoRA r=8 on
+    MiniLM's query/value plus a 2-way head: 74,498; see `lora.add_text_lora`). The encoder's
+    *pooler* layer (a dense layer on [CLS] that only BERT's own classifier reads) is dropped: it
+    would neither run nor learn, only count. Seed first (`seed_everything`) for a reproducible head.
+    """
+    from .models import load_pretrained
+
+    encoder = load_pretrained(model)
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+    return TextClassifier(encoder, num_classes, pooling=pooling, dropout=dropout)

@@ -6,7 +6,7 @@ at too-large rates it explodes. A good rate is where the loss falls fastest (the
 descent of the smoothed curve), a bit before the minimum. The test trains the model, so
 `lr_find` snapshots the weights, buffers, optimizer and random state first and restores them
 afterwards: the model is bit-identical to before, and the next `fit` runs as if no test happened.
-Each step is `training_step.train_step`, the step `fit` takes. Lesson 04.
+Each step is `training.step.train_step`, the step `fit` takes. Lesson 04.
 (Smith 2017, "Cyclical Learning Rates for Training Neural Networks"; fast.ai's `lr_find`.)
 """
 
@@ -22,11 +22,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .batches import as_loader, split_batch, to_device
-from .config import max_steps
 from .device import resolve_device, resolve_precision
-from .optim import make_optimizer
-from .training_step import LossFn, StepSetup, train_step
+from .training.batches import as_loader, split_batch, to_device
+from .training.limits import sweep_length
+from .training.optim import make_optimizer
+from .training.step import LossFn, StepSetup, train_step
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find", "suggest_lr"]
 
@@ -134,7 +134,7 @@ def lr_find(
             setup = StepSetup.create(model, optimizer, device, policy, loss_fn=loss_fn)
             loader = as_loader(train_data, batch_size, True, device, "train_data")
             batches, avg, best = _batches(loader), 0.0, math.inf
-            for i in range(min(num_iter, max_steps() or num_iter)):  # COURSEKIT_MAX_STEPS
+            for i in range(sweep_length(num_iter)):  # all, unless a dry run cuts it
                 lr = start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))
                 _set_lr(optimizer, lr, ratios)
                 inputs, labels = split_batch(next(batches))

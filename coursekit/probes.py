@@ -3,7 +3,9 @@
 `linear_probe(features, labels, num_classes)` trains `Standardize -> nn.Linear` with `fit`;
 `probe_method(...)` wraps it as a method for `experiments.data_efficiency` (splits whose x holds
 the features, e.g. from `features.extract_features`). The backbone never runs while training, so
-the probe is the cheap end of transfer learning.
+the probe is the cheap end of transfer learning, cheap enough to give it a fair chance: its own
+learning rate, chosen on validation features (`choose_probe_lr`), and many epochs. A baseline
+that is under-trained makes everything else look better than it is (lessons 02, 05, 06).
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
-from .evaluation import predict
 from .full_training import Method, epochs_for, run_record
 from .heads import init_head
-from .history import History
-from .optim import make_optimizer
-from .train import fit
+from .training.evaluation import predict
+from .training.history import History
+from .training.loop import fit
+from .training.optim import make_optimizer
 
-__all__ = ["Standardize", "linear_probe", "probe_method"]
+__all__ = ["Standardize", "choose_probe_lr", "linear_probe", "probe_method", "standardized_head"]
 
 
 class Standardize(nn.Module):
@@ -36,6 +38,20 @@ class Standardize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+def standardized_head(features: torch.Tensor, num_classes: int, init: str = "default") -> nn.Module:
+    """A fresh `Standardize -> nn.Linear(D, num_classes)`, centred on `features`' mean;
+    `init`: the linear layer's initialisation (`heads.init_head`)."""
+    features = features.float()
+    # One scale for all features (their overall RMS spread), not one per feature: with 5
+    # examples per class some features are constant by chance, and dividing by their ~0 spread
+    # would blow up the same feature on test images.
+    spread = features.std(0).pow(2).mean().sqrt() if len(features) > 1 else torch.tensor(1.0)
+    return nn.Sequential(
+        Standardize(features.mean(0), spread.expand(features.shape[1])),
+        init_head(nn.Linear(features.shape[1], num_classes), init),
+    )
 
 
 def linear_probe(
@@ -66,14 +82,7 @@ def linear_probe(
             f"expected features N x D and N labels, got {tuple(features.shape)} and {len(labels)}"
         )
     features = features.float()
-    # One scale for all features (their overall RMS spread), not one per feature: with 5
-    # examples per class some features are constant by chance, and dividing by their ~0 spread
-    # would blow up the same feature on test images.
-    spread = features.std(0).pow(2).mean().sqrt() if len(features) > 1 else torch.tensor(1.0)
-    head = nn.Sequential(
-        Standardize(features.mean(0), spread.expand(features.shape[1])),
-        init_head(nn.Linear(features.shape[1], num_classes), init),
-    )
+    head = standardized_head(features, num_classes, init)
     n_epochs = epochs_for(len(features), batch_size, epochs, min_steps)
     history = fit(
         head,
@@ -123,3 +132,22 @@ def probe_method(
         return run_record(logits, history, head, len(train), backbone_passes=0)
 
     return run
+
+
+def choose_probe_lr(
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    num_classes: int,
+    lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3, 1e-2),
+    **probe_kwargs: Any,
+) -> tuple[float, dict[float, float]]:
+    """The learning rate whose `linear_probe` scores highest on the validation features (the
+    smaller rate among equals), and every rate's validation accuracy: `(best, {lr: accuracy})`.
+    `train` / `val` are `(features, labels)`; `probe_kwargs` go to `linear_probe` (epochs...)."""
+    scores = {}
+    for lr in sorted(lrs):
+        head, _ = linear_probe(*train, num_classes, lr=lr, **probe_kwargs)
+        logits, labels = predict(head, TensorDataset(val[0].float(), val[1]))
+        scores[lr] = (logits.argmax(1) == labels).float().mean().item()
+    best = max(scores.values())
+    return min(lr for lr, acc in scores.items() if acc == best), scores

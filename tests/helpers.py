@@ -45,3 +45,52 @@ def tiny_classifier(seed: int = 0) -> nn.Module:
 
     torch.manual_seed(seed)
     return TextClassifier(BertModel(tiny_bert_config(), add_pooling_layer=False), num_classes=2)
+
+
+# --- a tiny decoder and a byte-level chat tokenizer (lesson 08's shapes, random weights) --------
+
+SMOLLM2_CHAT_TEMPLATE = (  # SmolLM2-Instruct's own template (from its GGUF file)
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def tiny_chat_tokenizer():
+    """A byte-level tokenizer (one token per byte, exact round trip) with SmolLM2's special
+    tokens and chat template: ids 0-255 are bytes, 256-258 <|endoftext|>, <|im_start|>,
+    <|im_end|> (eos and pad, as in SmolLM2)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    raw = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw)
+    tok.add_special_tokens(
+        {
+            "unk_token": "<|endoftext|>",
+            "bos_token": "<|im_start|>",
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|im_end|>",
+        }  # fmt: skip
+    )
+    tok.chat_template = SMOLLM2_CHAT_TEMPLATE
+    return tok
+
+
+def tiny_llama(vocab_size: int = 259, seed: int = 0) -> nn.Module:
+    """A 2-layer, 32-wide Llama decoder (LlamaForCausalLM, tied embeddings, random weights)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        tie_word_embeddings=True, bos_token_id=257, eos_token_id=258, pad_token_id=258,
+    )  # fmt: skip
+    return LlamaForCausalLM(config).eval()

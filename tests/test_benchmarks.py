@@ -162,3 +162,67 @@ def test_readme_quotes_the_measured_text_results():
     lesson = " ".join((root / "notebooks/source/05_lora.ipynb").read_text().split())
     assert (verdict.winner is None) == ("fine-tuning tied within noise" in lesson)
     assert f"{text['recipe']['articles']['test']} articles" in readme
+
+
+@pytest.mark.slow
+def test_photos_section_times_finetune_against_imagefolder(tmp_path):
+    """Section 8 at smoke sizes: both pipelines train on the same generated photo folder, the
+    figures are per 1,000 photos and the ratio is theirs."""
+    for asset in ("photos", "efficientnet_lite0"):
+        require_asset(asset)
+    main(["--smoke", "--device", "cpu", "--out", str(tmp_path), "--only", "photos"])
+    res = json.loads((tmp_path / "cpu-smoke.json").read_text())["sections"]["photos"]
+    assert "error" not in res, res.get("error")
+    ours, theirs = res["rows"]
+    assert ours["pipeline"] == "coursekit finetune" and theirs["pipeline"].startswith("ImageFolder")
+    assert all(r["run_s_per_1000"] > 0 and r["data_s_per_1000"] > 0 for r in res["rows"])
+    assert res["ratio"] == pytest.approx(ours["run_s_per_1000"] / theirs["run_s_per_1000"], 0.01)
+    assert all(r["run_cpu_s_per_1000"] > 0 for r in res["rows"])  # workers' CPU time counted
+    md = (tmp_path / "cpu-smoke.md").read_text()
+    assert "8. Your own photos" in md and "decodes per photo per epoch" in md
+
+
+def test_sft_section_times_fit_and_trl_on_the_same_batches():
+    """Lesson 08's SFT step, fit vs TRL's SFTTrainer + peft at smoke sizes: both tools train the
+    same number of steps on batches of one size, and the ratios are computed from the rows."""
+    import torch
+
+    from benchmarks import sft
+
+    require_asset("smollm2")
+    pytest.importorskip("trl")
+    res = sft.run(torch.device("cpu"), smoke=True)
+    rows = {r["tool"]: r for r in res["rows"]}
+    assert set(rows) == {"coursekit fit", "TRL SFTTrainer"}
+    for r in rows.values():
+        assert r["steps_timed"] == res["repeats"] * (res["steps"] - res["warmup_steps"])
+        assert r["tokens_per_s"] == pytest.approx(
+            res["batch"] * r["tokens_per_example"] / r["seconds_per_step"]
+        )
+        assert r["peak_increase_mb"] >= 0
+    fit_row, trl_row = rows["coursekit fit"], rows["TRL SFTTrainer"]
+    assert fit_row["tokens_per_example"] == res["tokens_per_example"]
+    assert trl_row["tokens_per_example"] - fit_row["tokens_per_example"] in (0, 1)
+    assert res["time_ratio"] == pytest.approx(trl_row["tokens_per_s"] / fit_row["tokens_per_s"])
+    text = report._sft(res)
+    assert "fit / TRL: time per token" in text and "TRL SFTTrainer" in text
+
+
+def test_sft_section_without_trl_says_not_measured(monkeypatch):
+    import builtins
+
+    import torch
+
+    from benchmarks import sft
+
+    real_import = builtins.__import__
+
+    def no_trl(name, *args, **kwargs):
+        if name == "trl":
+            raise ImportError("no trl here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_trl)
+    res = sft.run(torch.device("cpu"), smoke=True)
+    assert res["status"].startswith("not measured: trl is not installed")
+    assert report._sft(res) == res["status"]

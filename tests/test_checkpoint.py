@@ -3,9 +3,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from coursekit import checkpoint as ck
-from coursekit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from coursekit.files import temp_path
+from coursekit.training import CheckpointError, load_checkpoint, save_checkpoint
+from coursekit.training import checkpoint as ck
 
 from helpers import mlp
 

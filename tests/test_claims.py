@@ -12,6 +12,7 @@ from coursekit.claims import (
     mean_se,
     ratio,
 )
+from coursekit.training import dry_run
 
 
 def test_accuracy_se_is_the_binomial_standard_error():
@@ -99,16 +100,15 @@ def test_missing_uncertainty_and_bad_relation_are_clear_errors():
         expect("x", 1.0, 0.0, relation=">=", se_a=0, se_b=0)
 
 
-def test_a_step_capped_run_is_not_judged(monkeypatch, capsys):
-    """Under $COURSEKIT_MAX_STEPS (the full-mode memory check) the numbers mean nothing."""
-    monkeypatch.setenv("COURSEKIT_MAX_STEPS", "2")
-    v = expect("pre-trained beats scratch", 0.1, 0.9, n_a=100, n_b=100)  # would contradict
-    out = capsys.readouterr().out
-    assert v.status == "not checked" and v.winner is None
-    assert out.startswith("not checked: $COURSEKIT_MAX_STEPS=2 cut the run short")
-    assert "'pre-trained beats scratch'" in out and "0.100" in out
-    with pytest.raises(ValueError, match="se_a"):  # bad arguments are still errors
-        expect("no uncertainty", 0.5, 0.4, n_b=10)
-    monkeypatch.delenv("COURSEKIT_MAX_STEPS")
+def test_a_step_capped_run_is_not_judged(capsys):
+    """In a dry run (the full-mode memory check) the numbers mean nothing."""
+    with dry_run(2):
+        v = expect("pre-trained beats scratch", 0.1, 0.9, n_a=100, n_b=100)  # would contradict
+        out = capsys.readouterr().out
+        assert v.status == "not checked" and v.winner is None
+        assert out.startswith("not checked: a dry run of 2 optimizer steps per training run cut")
+        assert "'pre-trained beats scratch'" in out and "0.100" in out
+        with pytest.raises(ValueError, match="se_a"):  # bad arguments are still errors
+            expect("no uncertainty", 0.5, 0.4, n_b=10)
     with pytest.raises(ClaimContradicted):
         expect("pre-trained beats scratch", 0.1, 0.9, n_a=100, n_b=100)

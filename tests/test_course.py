@@ -34,7 +34,8 @@ def test_a_cut_run_checkpoints_into_a_fresh_folder_it_then_removes(tmp_path, mon
 
     seen = []
 
-    def fake_run(path, out_dir, timeout, ram_budget_gb):
+    def fake_run(path, out_dir, timeout, ram_budget_gb, max_steps):
+        assert max_steps == 1  # the kernel starts in a dry run of 1 step
         folder = os.environ["COURSEKIT_CHECKPOINTS"]
         seen.append(folder)
         assert os.path.isdir(folder) and not os.listdir(folder)
@@ -43,7 +44,6 @@ def test_a_cut_run_checkpoints_into_a_fresh_folder_it_then_removes(tmp_path, mon
     monkeypatch.setattr(course, "run_notebook", fake_run)
     monkeypatch.setenv("COURSEKIT_CHECKPOINTS", str(tmp_path / "mine"))
     monkeypatch.setenv("COURSEKIT_MODE", "quick")
-    monkeypatch.setenv("COURSEKIT_MAX_STEPS", "1")
     nbs = [tmp_path / "01_a.ipynb", tmp_path / "02_b.ipynb"]
     course.run_course(nbs, out_dir=tmp_path / "out", mode="full", max_steps=1)
     assert len(set(seen)) == 2 and not any(os.path.exists(f) for f in seen)

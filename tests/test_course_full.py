@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _restore_environment(monkeypatch):
     """run_course sets these for its kernels; setting them here makes pytest restore them."""
-    for name in ("COURSEKIT_MODE", "COURSEKIT_MAX_STEPS", "COURSEKIT_PROGRESS"):
+    for name in ("COURSEKIT_MODE", "COURSEKIT_PROGRESS"):
         monkeypatch.setenv(name, "")
 
 
@@ -32,19 +32,28 @@ def write(folder: Path, name: str, source: str) -> Path:
 
 def test_peak_rss_is_measured_and_a_notebook_over_budget_fails(tmp_path):
     hog = write(tmp_path, "01_hog.ipynb", "import numpy as np\nx = np.ones(400_000_000 // 8)")
-    small = write(tmp_path, "00_small.ipynb", "import os\nprint(os.environ['COURSEKIT_MAX_STEPS'])")
+    small = write(tmp_path, "00_small.ipynb", "x = 1")
     both = write(tmp_path, "02_both.ipynb", "import numpy as np\nx = np.ones(50_000_000)\n1 / 0")
-    runs = run_course([small, hog, both], tmp_path / "out", max_steps=3, ram_budget_gb=0.3)
+    runs = run_course([small, hog, both], tmp_path / "out", ram_budget_gb=0.3)
     by = {r.name: r for r in runs}
     assert by["00_small"].status == "ok" and by["00_small"].peak_rss_gb < 0.3
-    executed = nbformat.read(tmp_path / "out" / "00_small.ipynb", as_version=4)
-    assert executed.cells[0].outputs[0]["text"].strip() == "3"  # the kernel saw the cap
     assert by["01_hog"].status == "OVER RAM" and by["01_hog"].peak_rss_gb > 0.4
     assert "peak RSS" in by["01_hog"].error
     assert by["02_both"].status == "OVER RAM and FAILED" and by["02_both"].peak_rss_gb > 0.4
     assert by["02_both"].error.startswith("peak RSS") and "ZeroDivisionError" in by["02_both"].error
     report = (tmp_path / "out" / "course_report.md").read_text()
     assert "OVER RAM" in report and "peak RSS (GB)" in report
+
+
+def test_max_steps_starts_every_kernel_in_a_dry_run(tmp_path):
+    """The runner installs the dry run as the kernel starts, before the notebook's first cell."""
+    nb = write(tmp_path, "00_cap.ipynb", "import coursekit.training as t\nt.active_dry_run()")
+    for max_steps, shown in ((3, "DryRun(steps=3)"), (None, None)):
+        (run,) = run_course([nb], tmp_path / f"out{max_steps}", max_steps=max_steps)
+        assert run.status == "ok", run.error
+        cell = nbformat.read(tmp_path / f"out{max_steps}" / nb.name, as_version=4).cells[0]
+        texts = [o["data"]["text/plain"] for o in cell.outputs if "data" in o]
+        assert texts == ([shown] if shown else [])
 
 
 def test_cli_course_takes_max_steps_and_a_ram_budget(tmp_path):

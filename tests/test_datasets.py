@@ -183,7 +183,7 @@ def test_images_for_a_gpu_are_prepared_there(fashion):
     """On a CUDA device, fit and predict get the ImageDataset as `ImageBatches` on that device
     (only uint8 crosses to the GPU; the resize runs there), with the same batches a DataLoader
     gives. Checked without a GPU: the routing by device type, and the same numbers on the CPU."""
-    from coursekit.batches import ImageBatches, as_loader
+    from coursekit.training import ImageBatches, as_loader
 
     split = fashion.test.subset(range(20))
     mean, std = (127 / 255,) * 3, (128 / 255,) * 3

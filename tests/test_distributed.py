@@ -19,11 +19,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from coursekit import distributed
-from coursekit.checkpoint import load_weights
-from coursekit.evaluation import evaluate
 from coursekit.finetune_script import build_data, build_model, main, parse_args, weights_summary
-from coursekit.train import fit
+from coursekit.training import distributed, evaluate, fit, load_weights
 
 from conftest import require_asset
 from helpers import blobs, mlp

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from coursekit import drive
-from coursekit.train import fit
+from coursekit.training import dry_run, fit
 
 
 def test_checkpoint_folder_local_env_and_drive(monkeypatch, tmp_path):
@@ -47,7 +47,7 @@ def test_a_second_fit_in_the_same_folder_resumes(monkeypatch, tmp_path, capsys):
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    for name in ("COURSEKIT_CHECKPOINTS", "COURSEKIT_MAX_STEPS", "COLAB_RELEASE_TAG"):
+    for name in ("COURSEKIT_CHECKPOINTS", "COLAB_RELEASE_TAG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(drive, "DRIVE_ROOT", tmp_path / "MyDrive")  # not mounted
@@ -57,17 +57,17 @@ def clean_env(monkeypatch, tmp_path):
 
 def test_resumable_only_checkpoints_full_mode(monkeypatch, clean_env):
     """Quick mode: None (minutes on a CPU, nothing to resume); full mode: a folder per run, named
-    for the mode and the run, never shared with a run cut short by $COURSEKIT_MAX_STEPS."""
+    for the mode and the run, never shared with a run cut short by a dry run."""
     monkeypatch.setenv("COURSEKIT_MODE", "quick")
     assert drive.resumable("05", "LoRA r=8") is None
     monkeypatch.setenv("COURSEKIT_MODE", "full")
     folder = drive.resumable("05", "LoRA r=8")
     assert folder == clean_env / "data" / "coursekit-checkpoints" / "05" / "full-LoRA-r=8"
     assert folder.is_dir() and drive.resumable("05", "LoRA r=8") == folder
-    monkeypatch.setenv("COURSEKIT_MAX_STEPS", "2")
-    assert drive.resumable("05", "LoRA r=8") is None  # a cut run never lands in a real folder
-    monkeypatch.setenv("COURSEKIT_CHECKPOINTS", str(clean_env / "check"))
-    assert drive.resumable("05", "LoRA r=8").is_relative_to(clean_env / "check")
+    with dry_run(2):
+        assert drive.resumable("05", "LoRA r=8") is None  # a cut run never lands in a real folder
+        monkeypatch.setenv("COURSEKIT_CHECKPOINTS", str(clean_env / "check"))
+        assert drive.resumable("05", "LoRA r=8").is_relative_to(clean_env / "check")
 
 
 def test_on_colab_full_mode_mounts_drive_once(monkeypatch, clean_env, capsys):

@@ -1,6 +1,12 @@
+import pytest
 import torch
 
-from coursekit.embeddings import cosine_similarity_matrix, nearest_centroid_accuracy, pca_2d
+from coursekit.embeddings import (
+    cosine_similarity_matrix,
+    nearest_centroid_accuracy,
+    nearest_centroid_hits,
+    pca_2d,
+)
 
 
 def test_cosine_similarity_matrix_values():
@@ -27,3 +33,13 @@ def test_nearest_centroid_separates_clusters_and_fails_on_noise():
     assert nearest_centroid_accuracy(x[:150], y[:150], x[150:], y[150:]) > 0.95
     noise = torch.randn(300, 3, generator=g)
     assert nearest_centroid_accuracy(noise[:150], y[:150], noise[150:], y[150:]) < 0.6
+
+
+def test_nearest_centroid_hits_mark_each_test_row():
+    train_x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    train_y = torch.tensor([0, 1])
+    test_x = torch.tensor([[2.0, 0.1], [0.1, 3.0], [1.0, 0.0]])
+    test_y = torch.tensor([0, 1, 1])  # the last one sits on class 0's centroid
+    hits = nearest_centroid_hits(train_x, train_y, test_x, test_y)
+    assert hits.tolist() == [1.0, 1.0, 0.0]
+    assert nearest_centroid_accuracy(train_x, train_y, test_x, test_y) == pytest.approx(2 / 3)

@@ -123,18 +123,21 @@ def test_lesson04_stats_changed():
 
 
 def test_lesson05_checks():
-    measured = 6 * 2 * 16 * 768 + 384 * 5 + 5
-    check("05.q1", measured, measured=measured)
-    assert "LoRA part only" in feedback("05.q1", 6 * 2 * 16 * 768, measured=measured)
+    measured = 6 * 2 * 16 * 768 + 384 * 2 + 2
+    check("05.q2", measured, measured=measured)
+    assert "LoRA part only" in feedback("05.q2", 6 * 2 * 16 * 768, measured=measured)
+    assert "both query and value" in feedback("05.q2", 6 * 16 * 768 + 770, measured=measured)
     torch.manual_seed(0)
     layer = LoRALinear(nn.Linear(6, 4), r=2, alpha=8)
     nn.init.normal_(layer.lora_B)
     with torch.no_grad():
         merged = layer.base.weight + (layer.alpha / layer.r) * layer.lora_B @ layer.lora_A
-        check("05.q3", merged, layer=layer)
+        check("05.q4", merged, layer=layer)
         unscaled = layer.base.weight + layer.lora_B @ layer.lora_A
-    assert "not scaled" in feedback("05.q3", unscaled, layer=layer)
-    assert "B @ A" in feedback("05.q3", torch.zeros(6, 4), layer=layer)
+    assert "not scaled" in feedback("05.q4", unscaled, layer=layer)
+    assert "B @ A" in feedback("05.q4", torch.zeros(6, 4), layer=layer)
+    assert "past 0 or 1" in feedback("05.q1", -1.0)
+    assert "prediction recorded" in check("05.q1", 0.05)
 
 
 def test_every_lesson_has_its_checks_registered():
@@ -175,13 +178,20 @@ def test_under_strict_checks_an_unanswered_question_raises(monkeypatch):
     assert isinstance(err.value, Wrong) and err.value.qid == "01.q2"
 
 
-def test_none_is_an_answer_where_the_question_says_so():
-    rows = [
-        {"strategy": "full fine-tune", "test_accuracy": 0.95, "accuracy_se": 0.01},
-        {"strategy": "LoRA r=4", "test_accuracy": 0.80, "accuracy_se": 0.01},
-    ]
-    check("05.q4", None, rows=rows)  # no rank is as good as full fine-tuning: None is right
-    assert "full fine-tuning beats r=4" in feedback("05.q4", 4, rows=rows)
+def test_none_is_an_answer_where_the_question_says_so(capsys):
+    from coursekit.exercises import question
+
+    @question("98.q2", none_is_answer=True)
+    def _pick(answer, *, allowed) -> str:
+        if answer not in allowed:
+            raise Wrong("not one of the allowed answers.")
+        return f"{answer!r} it is"
+
+    assert check("98.q2", None, allowed=(None, 4)) == "None it is"  # None is an answer here
+    assert "not one of" in feedback("98.q2", 8, allowed=(None, 4))
+    assert check("98.q2", ..., allowed=(None,)) is None  # the stub is still unanswered
+    assert "not answered yet" in capsys.readouterr().out
+    del CHECKS["98.q2"]
 
 
 def test_worked_solutions_print_on_request(capsys):

@@ -42,23 +42,27 @@ def test_04_q4_rejects_other_words():
     )
 
 
-def lora_rows(r4: float, r8: float) -> list[dict]:
-    return [
-        {"strategy": "head only", "test_accuracy": 0.60, "accuracy_se": 0.03},
-        {"strategy": "LoRA r=4", "test_accuracy": r4, "accuracy_se": 0.02},
-        {"strategy": "LoRA r=8", "test_accuracy": r8, "accuracy_se": 0.02},
-        {"strategy": "full fine-tune", "test_accuracy": 0.90, "accuracy_se": 0.02},
-    ]
+def lora_runs(gaps: list[float], n: int = 400) -> list[dict]:
+    """Rows of a 3-seed sweep where full fine-tuning gets `gap` more test examples right than
+    LoRA r=8 in each seed (the rest of the answers identical)."""
+    import numpy as np
+
+    rows = []
+    for seed, gap in enumerate(gaps):
+        lora = np.zeros(n)
+        lora[: n // 2] = 1
+        full = lora.copy()
+        full[n // 2 : n // 2 + round(gap * n)] = 1
+        for name, correct in (("LoRA r=8", lora), ("full fine-tune", full)):
+            rows.append({"strategy": name, "seed": seed, "correct": correct})
+    return rows
 
 
-def test_05_q4_ship_the_smallest_rank_within_the_noise():
-    # margin 2 * hypot(0.02, 0.02) = 0.057 below full FT's 0.90
-    rows = lora_rows(0.87, 0.88)
-    assert "smallest such rank" in check("05.q4", 4, rows=rows)
-    assert "smaller rank is also" in feedback("05.q4", 8, rows=rows)
-    assert "within the noise" in feedback("05.q4", None, rows=rows)
-    rows = lora_rows(0.80, 0.88)
-    assert "beats r=4 by 0.100" in feedback("05.q4", 4, rows=rows)
-    assert "smallest such rank" in check("05.q4", 8, rows=rows)
-    assert "ahead of every rank" in check("05.q4", None, rows=lora_rows(0.70, 0.75))
-    assert "not trained here" in feedback("05.q4", 16, rows=rows)
+def test_05_q5_the_paired_runs_decide_whether_full_fine_tuning_is_ahead():
+    ahead = lora_runs([0.05, 0.06, 0.07])  # every seed: 20-28 more tweets right of 400
+    assert "beyond two standard errors" in check("05.q5", True, rows=ahead)
+    assert "not what these runs show" in feedback("05.q5", False, rows=ahead)
+    tied = lora_runs([0.05, -0.04, 0.0])  # the seeds disagree: inside the noise
+    assert "cannot tell them apart" in check("05.q5", False, rows=tied)
+    assert "not what these runs show" in feedback("05.q5", True, rows=tied)
+    assert "True or False" in feedback("05.q5", "yes", rows=tied)

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from coursekit import experiments as ex
-from coursekit.batches import ImageBatches
 from coursekit.datasets import Split
 from coursekit.freezing import recalibrate_batchnorm
 from coursekit.full_training import optimizer_steps
+from coursekit.training import ImageBatches
 
 from conftest import require_asset
 
@@ -132,6 +132,20 @@ def test_linear_probe_learns_separable_features(data):
         assert (head(test.x).argmax(1) == test.y).float().mean() > 0.9
     n_linear = sum(p.numel() for p in head.parameters())
     assert n_linear == 6 * 3 + 3, "only the linear layer trains; standardisation is buffers"
+
+
+def test_choose_probe_lr_picks_the_rate_that_scores_best_on_validation(data):
+    """A rate so small the head barely moves loses to one that learns; every rate is scored."""
+    from coursekit.probes import choose_probe_lr
+
+    train, val = data
+    best, scores = choose_probe_lr((train.x, train.y), (val.x, val.y), 3, lrs=(1e-6, 0.05),
+                                   min_steps=40, epochs=1)  # fmt: skip
+    assert set(scores) == {1e-6, 0.05} and best == 0.05
+    assert scores[0.05] > 0.9 > scores[1e-6]
+    tied, _ = choose_probe_lr((train.x, train.y), (train.x, train.y), 3, lrs=(0.5, 0.05),
+                              min_steps=40, epochs=1)  # fmt: skip
+    assert tied == 0.05  # both fit the training features perfectly: the smaller rate
 
 
 def test_probe_survives_constant_features():

@@ -7,13 +7,15 @@ MiniLM + LoRA, through the `coursekit finetune` command), shared by the tests of
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import ImageFile
 
 from coursekit.cli import main
-from coursekit.finetune import ONNX_TOLERANCE, Predictor, finetune, load_data
+from coursekit.finetune import ONNX_TOLERANCE, Predictor, finetune, load_data, pixels
 from coursekit.finetune.examples import fashion_mnist_folder, tweets_csv
 
 from conftest import require_asset
@@ -29,8 +31,20 @@ def image_run(tmp_path_factory):
     root = fashion_mnist_folder(
         tmp / "clothes", per_class=20, classes=["Trouser", "Bag", "Sneaker"]
     )
-    result = finetune(root, tmp / "out", epochs=2, image_size=32, batch_size=16)
+    with pytest.MonkeyPatch.context() as patch:  # count the image decodes of the whole run
+        original = ImageFile.ImageFile.load
+
+        def counting_load(self):
+            if self.tile:  # not decoded yet: this call decodes
+                DECODES.append(getattr(self, "filename", "") or "a file")
+            return original(self)
+
+        patch.setattr(ImageFile.ImageFile, "load", counting_load)
+        result = finetune(root, tmp / "out", epochs=2, image_size=32, batch_size=16)
     return root, result
+
+
+DECODES: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +72,19 @@ def test_image_run_trains_tests_and_writes_its_report(image_run):
     assert (result.out_dir / "wrong.png").exists()
 
 
+def test_two_epochs_decode_each_image_once_plus_the_shown_mistakes(image_run):
+    """60 images, 2 epochs: one decode per image (the check, which keeps the training copy),
+    plus at most 8 for the figure of the most confidently wrong test images."""
+    _, result = image_run
+    assert 60 <= len(DECODES) <= 60 + 8, len(DECODES)
+
+
 def test_onnx_export_matches_pytorch_within_tolerance(image_run):
     root, result = image_run
     run = json.loads((result.out_dir / "run.json").read_text(encoding="utf-8"))
     assert run["onnx_max_abs_diff"] <= ONNX_TOLERANCE
+    assert "EXIF orientation" in run["input"] and "preprocess.py" in run["input"]
+    assert (result.out_dir / "preprocess.py").read_bytes() == Path(pixels.__file__).read_bytes()
     files = [result.data.items[i] for i in result.data.splits["test"]]
     onnx_probs = Predictor(result.out_dir).probabilities(files)
     from coursekit.finetune.build import ImageTensorDataset, image_tensors
@@ -99,20 +122,28 @@ def test_the_exported_text_model_predicts_as_before_export(text_run):
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["classes"] == ["negative", "positive"]
     assert run["choices"]["strategy"] == "lora (as asked)"
+    assert run["choices"]["trainable"].startswith("74,498 of")  # the LoRA of lessons 05 and 06
     # written by the trained LoRA model before merging and export
     before = [json.loads(line) for line in (out / "test_predictions.jsonl").open(encoding="utf-8")]
     texts = [r["input"] for r in before]
     assert len(texts) == 8  # 15% of 30 tweets per class (round(4.5) = 4), two classes
-    model = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        out / "model",
+        trust_remote_code=True,  # mean pooling: the folder's own few lines of code
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert type(model).__name__ == "MeanPoolingClassifier"
+    assert (out / "model" / "mean_pooling_model.py").is_file()
     batch = tokenizer(
         texts, padding="max_length", truncation=True, max_length=32, return_tensors="pt"
     )
     with torch.no_grad():
         after = model(**batch).logits.softmax(-1)
     assert torch.allclose(after, torch.tensor([r["probabilities"] for r in before]), atol=1e-4)
-    classify = pipeline("text-classification", model=str(out / "model"), device="cpu")
+    classify = pipeline(
+        "text-classification", model=str(out / "model"), device="cpu", trust_remote_code=True
+    )
     labels = [r["label"] for r in classify(texts, truncation=True, max_length=32)]
     assert labels == [r["predicted"] for r in before]
     assert [r["label"] for r in Predictor(out).predict(texts)] == labels
@@ -120,21 +151,25 @@ def test_the_exported_text_model_predicts_as_before_export(text_run):
 
 def test_lora_run_saves_a_peft_adapter_equal_to_the_merged_model(text_run):
     from peft import PeftModel
-
-    from coursekit.models import load_pretrained, load_tokenizer
-
-    csv, out = text_run
-    base = load_pretrained("minilm", 2)
-    peft_model = PeftModel.from_pretrained(base, out / "adapter").eval()
     from transformers import AutoModelForSequenceClassification
 
-    merged = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    from coursekit.heads import text_classifier
+    from coursekit.models import load_tokenizer
+
+    csv, out = text_run
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["target_modules"] == ["query", "value"] and config["modules_to_save"] == ["head"]
+    base = text_classifier(2)  # the text model of lessons 05-07, as finetune trains it
+    peft_model = PeftModel.from_pretrained(base, out / "adapter").eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        out / "model", trust_remote_code=True
+    ).eval()
     texts = load_data(csv).items[:8]
     batch = load_tokenizer("minilm")(
         texts, padding=True, truncation=True, max_length=32, return_tensors="pt"
     )
     with torch.no_grad():
-        a, b = peft_model(**batch).logits, merged(**batch).logits
+        a, b = peft_model(**batch), merged(**batch).logits
     assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
 
 
@@ -163,3 +198,28 @@ def test_exercise_07_q2_predicting_with_onnxruntime_alone(image_run):
         check("07.q2", lambda p: [0] * len(p), out_dir=result.out_dir, files=files)
     with pytest.raises(Wrong, match="not a function"):
         check("07.q2", labels(files), out_dir=result.out_dir, files=files)
+
+
+def test_early_stopping_reaches_fit_and_the_text_model_is_the_course_one(tmp_path, monkeypatch):
+    """finetune hands `early_stopping` to fit (which keeps the best epoch either way), and a
+    text run trains lessons 05-06's classifier: mean pooling, LoRA on query/value + the head."""
+    require_asset("tweets")
+    require_asset("minilm")
+    import importlib
+
+    run_module = importlib.import_module("coursekit.finetune.run")
+    from coursekit.heads import TextClassifier
+    from coursekit.training.history import History
+
+    seen = {}
+
+    def fake_fit(model, *args, **kwargs):
+        seen.update(kwargs, model=model)
+        return History(epochs=[{"epoch": 1, "train_loss": 0.5, "val_loss": 0.5}])
+
+    monkeypatch.setattr(run_module, "fit", fake_fit)
+    csv = tweets_csv(tmp_path / "t.csv", per_class=60, binary=True)
+    result = finetune(csv, tmp_path / "out", epochs=1, max_length=16, early_stopping=2)
+    assert seen["early_stopping"] == 2 and seen["restore_best"] is True
+    assert isinstance(seen["model"], TextClassifier) and seen["model"].pooling == "mean"
+    assert result.choices["trainable"].startswith("74,498 of")  # 60 per class: LoRA

@@ -11,6 +11,7 @@ from transformers import BertForSequenceClassification, BertModel
 from coursekit.datasets import TensorDictDataset, load_bbc_news, per_class
 from coursekit.features import clear_feature_cache
 from coursekit.forgetting import (
+    ForgettingProbe,
     encoder_of,
     measure_forgetting,
     sentence_embeddings,
@@ -20,7 +21,7 @@ from coursekit.forgetting import (
 from coursekit.lora import add_lora, merge_lora
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.models.text import sentence_vectors
-from coursekit.train import fit
+from coursekit.training import fit
 
 from conftest import require_asset
 from helpers import tiny_bert_config, tiny_classifier
@@ -109,5 +110,11 @@ def test_forgetting_zero_untouched_positive_after_destruction():
     assert by["destroyed"]["forgetting"] > 0.2 and by["destroyed"]["drift"] > 0.2
     emb = sentence_embeddings(pretrained, tokenizer, test.x, 32)
     assert emb.shape == (len(test), 384)
+    probe = ForgettingProbe(pretrained, tokenizer, train, test, max_length=32)
+    assert probe.ability == by["pre-trained"]["ability"]
+    seen = probe.measure(destroyed)  # the same numbers as the table, plus 1/0 per test article
+    assert seen["hits"].shape == (len(test),) and seen["hits"].mean() == seen["ability"]
+    assert seen["forgetting"] == pytest.approx(by["destroyed"]["forgetting"])
+    assert seen["drift"] == pytest.approx(by["destroyed"]["drift"])
     with pytest.raises(ValueError, match="reference"):
         measure_forgetting({"a": pretrained}, tokenizer, train, test, reference="b")

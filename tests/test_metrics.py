@@ -3,7 +3,7 @@ import torch
 from sklearn.metrics import confusion_matrix as sk_cm
 from sklearn.metrics import f1_score
 
-from coursekit.metrics import accuracy, confusion_matrix, macro_f1
+from coursekit.training import accuracy, confusion_matrix, macro_f1
 
 
 def test_accuracy_from_logits_and_from_predictions():

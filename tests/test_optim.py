@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from coursekit.freezing import param_groups
-from coursekit.history import Callback
-from coursekit.optim import make_optimizer, optimizer_settings, settings_differences
-from coursekit.train import fit
+from coursekit.training import Callback, fit
+from coursekit.training.optim import make_optimizer, optimizer_settings, settings_differences
 
 from helpers import blobs, mlp, tiny_bert_config
 

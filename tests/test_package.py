@@ -75,6 +75,7 @@ def _edges(module: str) -> set[str]:
 
 def test_the_walk_sees_the_subpackages():
     assert {
+        "coursekit.training.loop",
         "coursekit.freezing.layerwise",
         "coursekit.lora.peft",
         "coursekit.features.cache",
@@ -153,3 +154,47 @@ def test_every_public_name_is_importable_from_its_defining_module(module):
         assert _is_package(module) or module in REEXPORTS_ALLOWED, (
             f"{module} lists {name} in __all__ but {home} defines it: import it from there"
         )
+
+
+# --- no test switch in library code --------------------------------------------------------------
+
+# Training, evaluation and feature extraction behave the same wherever they run: they read no
+# environment variable (a dry run is installed from the outside: training.limits). The one
+# exception is the launcher's own protocol, which says how many processes it started.
+NO_ENVIRONMENT = ("coursekit.training", "coursekit.features", "coursekit.lr_finder")
+LAUNCHER_PROTOCOL = {"coursekit.training.distributed"}  # WORLD_SIZE, set by torchrun
+
+
+def _environment_reads(module: str) -> list[str]:
+    """Each `os.environ` / `os.getenv` / `environ` use in `module`'s source, as "line N"."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "getenvb"):
+            lines.add(node.lineno)
+        elif isinstance(node, ast.Name) and node.id in ("environ", "getenv", "getenvb"):
+            lines.add(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            if any(a.name in ("environ", "getenv", "getenvb") for a in node.names):
+                lines.add(node.lineno)
+    return [f"line {n}" for n in sorted(lines)]
+
+
+def test_the_environment_check_finds_a_read(tmp_path, monkeypatch):
+    path = tmp_path / "probe.py"
+    path.write_text("import os\nfrom os import getenv\nN = os.environ.get('X')\nM = getenv('Y')\n")
+    monkeypatch.setitem(MODULES, "probe", path)
+    assert _environment_reads("probe") == ["line 2", "line 3", "line 4"]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith(NO_ENVIRONMENT)))
+def test_training_evaluation_and_features_read_no_environment_variable(module):
+    if module in LAUNCHER_PROTOCOL:
+        return
+    assert not _environment_reads(module), f"{module} reads the environment"
+
+
+def test_no_module_reads_the_old_step_cap_switch():
+    """`$COURSEKIT_MAX_STEPS` is gone: the course runner installs a dry run in the kernel."""
+    users = [m for m, path in MODULES.items() if "COURSEKIT_MAX_STEPS" in path.read_text()]
+    assert not users, users

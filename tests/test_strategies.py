@@ -15,7 +15,8 @@ from coursekit.freezing import freeze_all_but_head
 from coursekit.lora import add_lora
 from coursekit.params import count_parameters
 from coursekit.strategies import Strategy, run_strategies
-from coursekit.viz import plot_forgetting, plot_strategies
+from coursekit.training.history import History
+from coursekit.viz import plot_forgetting, plot_runs, plot_strategies
 
 from helpers import tiny_classifier
 
@@ -153,3 +154,128 @@ def test_a_sweep_resumed_after_a_disconnect_gives_the_uninterrupted_results(tmp_
     again, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False,
                               checkpoints=tmp_path)  # fmt: skip
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in whole]
+
+
+def test_several_seeds_give_one_row_each_and_a_summary_with_paired_differences():
+    """Seeds change the run (init, shuffle); `summarize` averages them per strategy with an SE
+    from the seeds and the test examples, `difference` pairs them example by example."""
+    from coursekit.claims import Measure
+    from coursekit.strategies import difference, summarize
+
+    strategies = [Strategy("head only", head_only, lr=1e-2), Strategy("full", tiny_classifier)]
+    seen = []
+    rows, models = run_strategies(
+        strategies, TRAIN, TEST, epochs=2, batch_size=8, seeds=(0, 1, 2), val=TEST,
+        progress=False, on_trained=lambda row, model: seen.append(row["seed"]),
+    )  # fmt: skip
+    assert [(r["strategy"], r["seed"]) for r in rows] == [
+        (s, seed) for seed in (0, 1, 2) for s in ("head only", "full")
+    ]
+    assert seen == [0, 0, 1, 1, 2, 2] and list(models) == ["head only", "full"]
+    for r in rows:
+        assert r["correct"].shape == (12,) and r["correct"].mean() == pytest.approx(r["accuracy"])
+        assert len(r["history"].metric("val_loss")) == 2  # validated after each epoch
+    full_runs = [r for r in rows if r["strategy"] == "full"]
+    assert (
+        len({tuple(r["correct"]) for r in full_runs} | {r["history"].steps[0] for r in full_runs})
+        > 1
+    )
+    summary = summarize(rows)
+    assert [s["strategy"] for s in summary] == ["head only", "full"]
+    head = summary[0]
+    assert isinstance(head["measure"], Measure) and head["seeds"] == 3
+    assert head["accuracy"] == pytest.approx(sum(head["per_seed"]) / 3)
+    assert head["accuracy_se"] > 0 and head["steps"] == 6 and head["trainable"] == 34
+    diff = difference(rows, "full", "head only")
+    assert diff.mean == pytest.approx(summary[1]["accuracy"] - head["accuracy"])
+    assert len(diff.values) == 3
+    with pytest.raises(ValueError, match="no runs of 'lora'"):
+        difference(rows, "lora", "full")
+    with pytest.raises(ValueError, match="distinct"):
+        run_strategies(strategies, TRAIN, TEST, epochs=1, seeds=(0, 0), progress=False)
+    fig = plot_runs(rows, title="two strategies, three seeds")
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].lines) == 2 * (3 + 1)  # per strategy: 3 seeds + their mean
+    with pytest.raises(ValueError, match="at least one recorded epoch"):
+        plot_runs({"empty": [History()]})
+
+
+def test_a_seeded_sweep_checkpoints_each_seed_in_its_own_folder(tmp_path):
+    strategies = [Strategy("full", tiny_classifier)]
+    rows, _ = run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, seeds=(3, 4),
+                             progress=False, checkpoints=tmp_path)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed3", "seed4"]
+    again, _ = run_strategies(strategies, TRAIN, TEST, epochs=1, batch_size=8, seeds=(3, 4),
+                              progress=False, checkpoints=tmp_path)  # fmt: skip
+    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]
+
+
+def fake_runs(accuracy: dict[str, list[float]], n: int = 200, hits: bool = False) -> list[dict]:
+    """Rows of a 3-seed sweep: each strategy's runs get `accuracy[name][seed] * n` examples right
+    (the first ones), so paired differences are exact."""
+    import numpy as np
+
+    rows = []
+    for seed in range(3):
+        for name, accs in accuracy.items():
+            correct = (np.arange(n) < round(accs[seed] * n)).astype(float)
+            row = {"strategy": name, "seed": seed, "correct": correct, "accuracy": correct.mean(),
+                   "trainable": 10, "seconds": 1.0 + seed}  # fmt: skip
+            if hits:
+                row.update(hits=correct[-50:], ability=correct[-50:].mean(), forgetting=0.1)
+            rows.append(row)
+    return rows
+
+
+def test_closer_to_measures_where_a_strategy_lands_between_two_others():
+    from coursekit.strategies import closer_to, difference, summarize
+
+    rows = fake_runs({"head": [0.70] * 3, "lora": [0.78, 0.79, 0.80], "full": [0.80] * 3})
+    near = closer_to(rows, "lora", near="full", far="head")
+    assert near.mean == pytest.approx((0.16 + 0.18 + 0.20) / 3 - 0.10)  # 2 lora - full - head
+    assert near.mean > 2 * near.se
+    assert difference(rows, "full", "head").mean == pytest.approx(0.10)
+    assert summarize(rows)[1]["seconds"] == pytest.approx(2.0)  # mean over the seeds
+    with pytest.raises(ValueError, match="no 'hits'"):
+        difference(rows, "full", "head", key="hits")
+    scored = fake_runs({"a": [0.8] * 3, "b": [0.7] * 3}, hits=True)
+    summary = summarize(scored)
+    assert summary[0]["ability_measure"].mean == pytest.approx(summary[0]["ability"])
+    assert "hits" not in summary[0] and summary[0]["forgetting"] == pytest.approx(0.1)
+    assert difference(scored, "a", "b", key="hits").mean == pytest.approx(0.2)
+
+
+def test_the_checklist_prints_six_answers_from_the_numbers():
+    from types import SimpleNamespace
+
+    from coursekit.claims import compare, over_seeds
+    from coursekit.strategies import checklist, difference, summarize
+
+    names = ["linear probe", "head + last 2 blocks", "full FT, one LR",
+             "full FT, discriminative LRs", "LoRA r=8", "LP-FT, one LR"]  # fmt: skip
+    accuracies = ([0.70] * 3, [0.72] * 3, [0.80] * 3, [0.78] * 3, [0.79] * 3, [0.81] * 3)
+    rows = fake_runs(dict(zip(names, accuracies, strict=True)), hits=True)  # fmt: skip
+    for r in rows:
+        r.update(n_test=200, trainable_pct=1.0, optimizer_state_bytes=8 * r["trainable"])
+    summary = summarize(rows)
+    best = "LP-FT, one LR"
+    verdicts = {n: compare(best, difference(rows, best, n), "it", 0.0, se_b=0.0)
+                for n in names if n != best}  # fmt: skip
+    cost = {
+        n: SimpleNamespace(seconds_per_step=s)
+        for n, s in (("LoRA r=8", 0.2), ("full FT, one LR", 0.3))
+    }
+    lines = checklist(summary, verdicts, cost, over_seeds([0.02] * 3), over_seeds([1.0] * 3), 128)
+    assert len(lines) == 6 and all(line.startswith(f"{i}. ") for i, line in enumerate(lines, 1))
+    assert "Most accurate here: LP-FT, one LR" in lines[1]
+    assert "0.20 s vs 0.30 s" in lines[2]
+    assert "2.7x as far as LP-FT" in lines[4]  # exp(1.0)
+    assert "probe is behind the best strategy beyond the noise" in lines[5]
+    assert "128 examples" in lines[5]
+
+
+def test_a_strategy_may_bring_its_own_batch_size_and_epochs():
+    strategies = [Strategy("big batches", head_only, lr=1e-2, batch_size=24, epochs=3),
+                  Strategy("sweep's", head_only, lr=1e-2)]  # fmt: skip
+    rows, _ = run_strategies(strategies, TRAIN, TEST, epochs=2, batch_size=8, progress=False)
+    assert [(r["steps"], r["epochs"]) for r in rows] == [(3, 3), (6, 2)]  # 24 examples

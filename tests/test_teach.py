@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from coursekit.cli import main as cli
 from coursekit.teach import Limits, SandboxUnavailable, build, find_questions, grade, tag_exercises
 from coursekit.teach.build import HOW_TO_ASK
+from coursekit.teach.collect import collect
 from coursekit.teach.notebooks import (
     HIDE_TITLE,
     HINT,
@@ -19,6 +22,8 @@ from coursekit.teach.notebooks import (
     read_notebook,
     show_solutions,
 )
+from coursekit.teach.reports import write_reports, write_submission_files
+from coursekit.teach.results import GradeReport, QuestionResult, clean_text
 
 SANDBOX = shutil.which("bwrap") is not None  # tests/test_grader_redteam.py requires it
 BADGE = (
@@ -268,15 +273,17 @@ def test_grades_correct_partial_crashing_looping_malformed(graded):
     assert "ZeroDivisionError" in crash.questions[0].message
     loop = reports["looping"]
     assert scores(loop) == [1, 0, 1] and loop.questions[1].status == "timeout"
-    dead = reports["dying"]
-    assert dead.status == "kernel died" and scores(dead) == [1, 0, 0]
-    assert [q.status for q in dead.questions] == ["passed", "not run", "not run"]
+    dead = reports["dying"]  # the kernel is restarted and the next question graded
+    assert dead.status == "graded" and scores(dead) == [1, 0, 1]
+    assert [q.status for q in dead.questions] == ["passed", "error", "passed"]
+    assert "the kernel died" in dead.questions[1].message
+    assert any(f.startswith("restarted: ") for f in dead.flags)
     blank = reports["blank"]
     assert scores(blank) == [0, 0, 0]
     # The stubs bind `...` and never raise, so the demo's plain asserts fail on them. (The
     # grader may report untouched stubs as "unanswered"; coursekit's own checks raise
     # NotAnswered under COURSEKIT_CHECKS=strict.)
-    assert {q.status for q in blank.questions} <= {"unanswered", "failed"}
+    assert {q.status for q in blank.questions} == {"unanswered"}, "the stubs are recognised"
     bad = reports["malformed"]
     assert bad.status == "malformed" and bad.score == 0 and bad.max_score == 3
     assert "not a valid Jupyter notebook" in bad.message
@@ -302,6 +309,80 @@ def test_reports_json_csv_and_feedback(graded):
     assert any(r.startswith("correct,99_demo.ipynb,graded,1.0,1.0,1.0,3.0,3.0") for r in csv_rows)
     feedback = (out / "feedback" / "looping__99_demo.md").read_text()
     assert "99.q2 (0/1) timeout" in feedback
+    partial = (out / "feedback" / "partial__99_demo.md").read_text()
+    assert "99.q2 (0/1) failed: a hidden test failed" in partial
+    assert "square(-4)" not in partial, "hidden tests stay out of feedback"
+    detail = next(q.detail for q in reports["partial"].questions if q.qid == "99.q2")
+    assert "hidden test line 1" in detail, "the instructor sees which hidden test failed"
+
+
+def test_gradebook_csv_has_one_row_per_student_with_points_and_total(graded):
+    reports, out = graded
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert rows[0] == "student,99.q1,99.q2,99.q3,total"
+    assert "correct,1.0,1.0,1.0,3.0" in rows and "partial,1.0,0.0,0.0,1.0" in rows
+    assert len(rows) == 1 + len(reports)
+
+
+# Gradescope's "Autograder Specifications": the fields of results.json and their values.
+GRADESCOPE_TOP = {"score", "execution_time", "output", "output_format", "test_output_format",
+                  "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
+                  "leaderboard"}  # fmt: skip
+GRADESCOPE_TEST = {"score", "max_score", "status", "name", "name_format", "number", "output",
+                   "output_format", "tags", "visibility", "extra_data"}  # fmt: skip
+VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+def test_results_json_follows_gradescopes_format_for_every_submission(graded):
+    reports, out = graded
+    files = sorted((out / "results").glob("*.json"))
+    assert len(files) == len(reports), "one results.json per submission, crashed ones included"
+    for path in files:
+        result = json.loads(path.read_text())
+        assert set(result) <= GRADESCOPE_TOP and isinstance(result["tests"], list)
+        assert result["visibility"] in VISIBILITY and result["stdout_visibility"] in VISIBILITY
+        assert isinstance(result["execution_time"], int) and isinstance(result["output"], str)
+        for number, test in enumerate(result["tests"], 1):
+            assert set(test) <= GRADESCOPE_TEST and test["visibility"] in VISIBILITY
+            assert isinstance(test["name"], str) and test["number"] == str(number)
+            assert 0 <= test["score"] <= test["max_score"] and test["status"] in (
+                "passed",
+                "failed",
+            )
+            assert (test["status"] == "passed") == (test["score"] == test["max_score"])
+            assert isinstance(test["output"], str) and "isinstance(" not in test["output"]
+        assert result["score"] == sum(t["score"] for t in result["tests"])
+    malformed = json.loads((out / "results" / "malformed__99_demo.json").read_text())
+    assert malformed["score"] == 0 and "not a valid Jupyter notebook" in malformed["output"]
+
+
+def test_links_fifos_and_hard_links_are_refused_without_being_opened(tmp_path):
+    secret = tmp_path / "secret.ipynb"
+    secret.write_text('{"SECRET-CONTENT": 1}')
+    subs = tmp_path / "subs"
+    for name in ("link", "hard", "fifo", "folder"):
+        (subs / name).mkdir(parents=True)
+    (subs / "link" / "99_demo.ipynb").symlink_to(secret)
+    os.link(secret, subs / "hard" / "99_demo.ipynb")
+    os.mkfifo(subs / "fifo" / "99_demo.ipynb")  # opening it for reading would block forever
+    (subs / "folder" / "99_demo.ipynb").symlink_to(tmp_path, target_is_directory=True)
+    found = {s.student: s for s in collect([subs])}
+    assert {k: s.refused for k, s in found.items()} == dict.fromkeys(found, True)
+    assert set(found) == {"link", "hard", "fifo", "folder"}
+    assert "symbolic link" in found["link"].error and "hard link" in found["hard"].error
+    assert "not a regular file" in found["fifo"].error
+    assert not any("SECRET" in s.error for s in found.values())
+
+
+def test_strings_from_a_kernel_are_cleaned_before_they_are_written(tmp_path):
+    report = GradeReport("s\ud800", "99_demo.ipynb", "graded", 0.0, 1.0)
+    report.questions = [QuestionResult("99.q1", 0.0, 1.0, "error", "bad \ud800\x00\x1b[2J")]
+    write_submission_files(tmp_path, report)
+    write_reports([report], tmp_path)
+    for path in tmp_path.rglob("*.*"):
+        text = path.read_bytes().decode("utf-8")  # valid UTF-8, every file
+        assert "\x00" not in text and "\x1b" not in text
+    assert clean_text("a\ud800b\x07\n") == "a\ufffdb\n"
 
 
 def test_cli_build_and_grade(lesson, tmp_path, capsys):
@@ -337,3 +418,79 @@ def test_without_bubblewrap_the_grader_refuses(lesson, tmp_path, monkeypatch, ca
     assert cli(["grade", str(lesson), "--source", str(lesson), "--out", str(tmp_path)]) == 2
     assert "--unsafe-no-sandbox" in capsys.readouterr().err
     assert not (tmp_path / "g").exists(), "nothing ran"
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "instructors.md"
+EXAMPLE = re.compile(r"<!-- example: ([\w.]+)(?:, (code|markdown))? -->\n```\w+\n(.*?)\n```", re.S)
+
+
+def example_course(folder: Path) -> Path:
+    """The worked example of docs/instructors.md ("Your own exercises"), as a course folder."""
+    course = folder / "course"
+    course.mkdir()
+    nb, name = nbformat.v4.new_notebook(), None
+    for target, kind, text in EXAMPLE.findall(DOC.read_text(encoding="utf-8")):
+        if not kind:
+            (course / target).write_text(text + "\n")
+            continue
+        new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        nb.cells.append(new(text))
+        name = target
+    nbformat.write(tag_exercises(nb), course / name)
+    return course
+
+
+def test_an_instructors_own_lesson_is_built_handed_out_and_graded(tmp_path):
+    from nbclient import NotebookClient
+
+    course = example_course(tmp_path)
+    handout, solutions = tmp_path / "handout", tmp_path / "solutions"
+    for kind, out in (("student", handout), ("solutions", solutions)):
+        assert cli(["build", kind, str(course), "--out", str(out), "--colab-dir", ""]) == 0
+        shutil.copy(course / "checks.py", out)  # handed out next to the notebooks
+    lesson = solutions / "90_statistics.ipynb"
+    nb = nbformat.read(lesson, as_version=4)  # the learner's side: self-checks in the notebook
+    NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(solutions)}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert [f"✓ 90.q{i}" in printed for i in (1, 2, 3)] == [True] * 3
+    subs = tmp_path / "subs"
+    (subs / "solved").mkdir(parents=True)
+    shutil.copy(lesson, subs / "solved")
+    wrong = {"q1": "mean_value = 5", "q2": "def spread(xs):\n    return max(xs) + min(xs)",
+             "q3": "above = [9.0]"}  # fmt: skip
+    submit(handout / "90_statistics.ipynb", subs / "wrong" / "90_statistics.ipynb", wrong)
+    args = ["grade", str(subs), "--source", str(course), "--out", str(tmp_path / "g")]
+    assert cli([*args, "--timeout", "60", *([] if SANDBOX else ["--unsafe-no-sandbox"])]) == 0
+    rows = {r["student"]: r for r in json.loads((tmp_path / "g" / "grades.json").read_text())}
+    assert [q["points"] for q in rows["solved"]["questions"]] == [1, 1, 1]
+    assert [q["status"] for q in rows["wrong"]["questions"]] == ["failed", "failed", "passed"]
+    assert rows["wrong"]["questions"][0]["message"] == "a hidden test failed"
+    assert "spread(values) gives 11.0" in rows["wrong"]["questions"][1]["message"]
+
+
+def test_cgroup_v2_limits_go_where_the_kernel_reads_them(tmp_path, monkeypatch):
+    """The v2 protocol on a stand-in hierarchy (this test needs no root and no cgroup2 mount):
+    a parent that delegates memory and pids, one folder per sandbox, the limits in its files."""
+    from coursekit.teach import cgroup
+
+    root = tmp_path / "cgroup"
+    own = root / "system.slice" / "ci.service"
+    own.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    (own / "cgroup.controllers").write_text("")
+    (own / "cgroup.subtree_control").write_text("")  # not delegated: the root is used
+    monkeypatch.setattr(cgroup, "_mounts", lambda: [(str(root), "cgroup2", {"rw"})])
+    monkeypatch.setattr(cgroup, "_own_paths", lambda: {"v2": "/system.slice/ci.service"})
+    group = cgroup.create("sandbox-1", 3 * 2**30, 200, 1.5)
+    folder = root / "sandbox-1"
+    assert group.version == 2 and group.folders == {"v2": folder}
+    assert (folder / "memory.max").read_text() == str(3 * 2**30)
+    assert (folder / "pids.max").read_text() == "200"
+    assert group.procs_files() == [str(folder / "cgroup.procs")]
+    assert not (folder / "cpu.max").exists(), "no cpu.max file: the CPU quota is left unset"
+    (root / "cgroup.subtree_control").write_text("\n")  # nothing delegated anywhere
+    with pytest.raises(cgroup.CgroupUnavailable, match="v2"):
+        cgroup.create("sandbox-2", 2**30, 100)
+    text = cgroup.FALLBACK.format(reason="v2: read-only")
+    assert "--cgroupns=host" in text and "children escape" in text

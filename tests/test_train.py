@@ -5,10 +5,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit.checkpoint import CheckpointError, load_weights, read_checkpoint_state
-from coursekit.evaluation import evaluate
-from coursekit.history import Callback
-from coursekit.train import fit
+from coursekit.training import (
+    Callback,
+    CheckpointError,
+    evaluate,
+    fit,
+    load_weights,
+    read_checkpoint_state,
+)
 
 from helpers import blobs, mlp
 

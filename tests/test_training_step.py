@@ -5,9 +5,8 @@ import copy
 import torch
 
 from coursekit.device import resolve_precision
-from coursekit.optim import make_optimizer
-from coursekit.train import fit
-from coursekit.training_step import StepSetup, first_nonfinite, train_step
+from coursekit.training import fit, make_optimizer
+from coursekit.training.step import StepSetup, first_nonfinite, train_step
 
 from helpers import blobs, mlp
 

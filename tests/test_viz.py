@@ -3,9 +3,8 @@ import torch
 from matplotlib.figure import Figure
 
 from coursekit import viz
-from coursekit.history import History
 from coursekit.params import ParamCount, count_parameters, parameter_table
-from coursekit.train import fit
+from coursekit.training import History, fit
 
 from helpers import blobs, mlp
 

@@ -13,9 +13,9 @@ by default, about 95 %). `expect` states a qualitative result that the run may o
                   so a notebook whose prose is wrong fails under nbval.
 `shows` states a lesson's **phenomenon**, what the lesson is about: only "supported" passes; a
 tie raises PhenomenonNotShown, so CI fails when a change makes a lesson stop showing its subject.
-Under `$COURSEKIT_MAX_STEPS` (the full-mode memory check on a CPU, `coursekit course --max-steps`)
-every run is cut short and its numbers mean nothing, so nothing is judged: the verdict says "not
-checked: ..." (bad arguments still raise).
+In a dry run (`training.limits`: the full-mode memory check on a CPU, `coursekit course
+--max-steps`) every training run is cut short and its numbers mean nothing, so nothing is judged:
+the verdict says "not checked: ..." (bad arguments still raise).
 Comparing two accuracies on the same test set with independent SEs is conservative (`paired`
 over seeds is sharper), which suits a course. Part of `coursekit.claims`.
 """
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import max_steps
+from ..training.limits import active_dry_run
 from .errors import accuracy_se, fmt, mean_se
 from .seeds import Measure
 
@@ -166,15 +166,15 @@ def expect(
         status = "contradicted"
     else:
         status = "tie"
-    if max_steps() is not None:  # a memory check: the numbers come from runs cut short
+    cut = active_dry_run()  # a memory check: the numbers come from runs cut short
+    if cut is not None:
         status = "not checked"
     if status == "contradicted":
         raise ClaimContradicted(f"the run contradicts the claim {claim!r}: {nums}")
     if status == "supported":
         text = f"✓ {claim} — {nums}"
     elif status == "not checked":
-        text = (f"not checked: $COURSEKIT_MAX_STEPS={max_steps()} cut the run short, so "
-                f"{claim!r} is not judged ({nums})")  # fmt: skip
+        text = f"not checked: {cut} cut the runs short, so {claim!r} is not judged ({nums})"
     else:
         text = f"tie within noise: {claim!r} cannot be decided by this run ({nums}); {hint}"
     winner = v.winner if status == "supported" and relation != "~=" else None

@@ -1,26 +1,47 @@
-"""Self-checks for lesson 05 (LoRA)."""
+"""Self-checks for lesson 05 (LoRA): a prediction of fine-tuning's gain over the head, counting
+LoRA's parameters, LoRA on more layers, merging by hand, and reading the run's noise."""
 
 from __future__ import annotations
 
 import torch
 
-from .core import Wrong, expect_type, question
+from .core import Wrong, expect_number, expect_type, question
+
+HEAD_2 = 384 * 2 + 2  # the 2-way head of lesson 05's text classifier
 
 
-@question("05.q1")
+@question(
+    "05.q1",
+    "write the accuracy you expect full fine-tuning to add over the head, e.g. "
+    "`gain_guess = 0.1` for ten points.",
+    predict=True,
+)
+def _gain_guess(answer) -> str:
+    value = expect_number(answer, "gain_guess", -1.0, 1.0)
+    if abs(value) >= 1.0:
+        raise Wrong(
+            f"a gain of {value:+.2f} would take an accuracy past 0 or 1.",
+            "an accuracy difference: 0.05 is five points.",
+        )
+    return f"prediction recorded: full fine-tuning {value:+.3f} over the head. The runs will tell."
+
+
+@question("05.q2", "A is r x in and B is out x r for each wrapped layer; then add the head.")
 def _count(answer, *, measured) -> str:
     expect_type(answer, int, "expected_r16", "a parameter count is a whole number")
     if answer == measured:
         return f"{answer:,} trainable parameters, computed without building a model"
-    if answer == measured - (384 * 5 + 5):
-        raise Wrong("that is the LoRA part only.", "add the 5-way head's weights and biases.")
+    if answer == measured - HEAD_2:
+        raise Wrong("that is the LoRA part only.", "add the 2-way head's weights and biases.")
+    if answer == (measured - HEAD_2) // 2 + HEAD_2:
+        raise Wrong("that counts one projection per layer.", "LoRA wraps both query and value.")
     raise Wrong(
         f"{answer:,} does not match what the r=16 model trains.",
         "each wrapped layer adds r x (in + out) parameters: A is r x in and B is out x r.",
     )
 
 
-@question("05.q2")
+@question("05.q3", "lora.add_lora(model, [names...], r=4, alpha=8, modules_to_save=[...]).")
 def _wide(answer, *, model) -> str:
     from ..params import count_parameters
 
@@ -43,15 +64,20 @@ def _wide(answer, *, model) -> str:
     )
     if lora_params != 24 * 4 * (384 + 384):
         raise Wrong(f"the LoRA matrices hold {lora_params:,} parameters.", "use r=4.")
-    if trainable != lora_params + 384 * 5 + 5:
+    head = sum(
+        p.numel() for n, p in model.named_parameters() if "lora_" not in n and p.requires_grad
+    )
+    if head == 0:
+        raise Wrong("the head is frozen.", "name it in modules_to_save: it has nothing to keep.")
+    if trainable != lora_params + head or head != HEAD_2:
         raise Wrong(
             f"{trainable:,} parameters are trainable.",
-            "keep the classifier trainable (modules_to_save) and nothing else.",
+            "keep the head trainable (modules_to_save) and nothing else.",
         )
     return f"24 layers wrapped, {trainable:,} trainable parameters"
 
 
-@question("05.q3")
+@question("05.q4", "W + (alpha / r) * B @ A, from the layer's own tensors.")
 def _merge(answer, *, layer) -> str:
     expect_type(answer, torch.Tensor, "my_merged")
     merged = layer.base.weight + layer.delta_weight()
@@ -70,52 +96,29 @@ def _merge(answer, *, layer) -> str:
     return "W + (alpha / r) B A, exactly what merging stores"
 
 
-@question("05.q4", none_is_answer=True)
-def _ship_rank(answer, *, rows) -> str:
+@question("05.q5", "set `full_ahead = True` or `False` from the runs in `rows`.")
+def _full_ahead(answer, *, rows) -> str:
     from ..claims import compare
+    from ..strategies import difference
 
-    if answer is not None:
-        expect_type(answer, int, "ship_rank", "a LoRA rank such as 4, or None")
-    full = next(r for r in rows if r["strategy"] == "full fine-tune")
-    ranks = {int(r["strategy"].split("=")[1]): r for r in rows if r["strategy"].startswith("LoRA")}
-    if answer is not None and answer not in ranks:
+    if not isinstance(answer, bool):
+        expect_type(answer, bool, "full_ahead", "True or False.")
+    gap = difference(rows, "full fine-tune", "LoRA r=8")
+    verdict = compare("full - LoRA", gap, "no difference", 0.0, se_b=0.0)
+    ahead = verdict.winner == "full - LoRA"
+    if answer != ahead:
         raise Wrong(
-            f"r={answer} was not trained here.", f"the ranks in `rows` are {sorted(ranks)}."
+            "that is not what these runs show.",
+            "compare full fine-tuning and LoRA seed by seed on the same tweets "
+            "(ck.strategies.difference), and weigh the difference against its standard error.",
         )
-    verdicts = {
-        rank: compare(
-            "full",
-            full["test_accuracy"],
-            "lora",
-            r["test_accuracy"],
-            se_a=full["accuracy_se"],
-            se_b=r["accuracy_se"],
-        )  # fmt: skip
-        for rank, r in ranks.items()
-    }
-    as_good = sorted(rank for rank, v in verdicts.items() if v.winner != "full")
-    if answer is None and as_good:
-        raise Wrong(
-            f"r={as_good[0]} is within the noise of full fine-tuning.",
-            "a rank qualifies when full FT's accuracy minus its accuracy is at most "
-            "2 * sqrt(se_full**2 + se_rank**2).",
+    seeds = ", ".join(f"{v:+.3f}" for v in gap.values)
+    if ahead:
+        return (
+            f"full fine-tuning is ahead by {gap} (per seed {seeds}): beyond two standard "
+            "errors. Whether that is worth 300x the parameters is your call."
         )
-    if answer is not None and answer not in as_good:
-        v = verdicts[answer]
-        raise Wrong(
-            f"full fine-tuning beats r={answer} by {v.diff:.3f}, more than two standard errors of "
-            f"the difference ({v.margin:.3f}).",
-            "keep only the ranks this run cannot tell from full fine-tuning.",
-        )
-    if answer is not None and answer != as_good[0]:
-        raise Wrong(
-            "a smaller rank is also as good as full fine-tuning in this run.",
-            "among the ranks that qualify, ship the smallest: the cheapest to store and train.",
-        )
-    if answer is None:
-        return "full fine-tuning is ahead of every rank beyond the noise in this run."
     return (
-        f"r={answer} is within the noise of full fine-tuning "
-        f"({verdicts[answer].diff:+.3f}, margin {verdicts[answer].margin:.3f}) and the smallest "
-        "such rank."
+        f"full minus LoRA is {gap} (per seed {seeds}): within two standard errors, so this run "
+        "cannot tell them apart; ship the one that is cheaper to store and serve."
     )

@@ -1,83 +1,74 @@
-"""Self-checks for lesson 06 (capstone): which strategy to ship (a decision within the noise),
-drift by hand, optimizer memory."""
+"""Self-checks for lesson 06 (capstone): a prediction of which fine-tune moves the encoder more,
+which strategy to ship (a decision the run's noise must allow), drift by hand, optimizer memory."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from ..claims import accuracy_se
 from ..forgetting import similarity_drift
 from .core import Wrong, close, expect_number, expect_type, question
 
-_EPS = 1e-9  # accuracies on the boundary count either way
+DRIFT_ANSWERS = ("full FT", "LP-FT", "about the same")
 
 
 def _names(rows: Sequence[dict]) -> list[str]:
-    return [r["strategy"] for r in rows]
+    return list(dict.fromkeys(r["strategy"] for r in rows))
 
 
-def _se(row: dict) -> float:
-    if "accuracy_se" in row:
-        return float(row["accuracy_se"])
-    return accuracy_se(row["accuracy"], int(row["n_test"]))
+@question("06.q1", 'write one of "full FT", "LP-FT" or "about the same" in `drift_guess`.',
+          predict=True)  # fmt: skip
+def _q1(answer: Any) -> str:
+    expect_type(answer, str, "drift_guess", f"one of {', '.join(map(repr, DRIFT_ANSWERS))}.")
+    if answer not in DRIFT_ANSWERS:
+        raise Wrong(f"{answer!r} is not one of {', '.join(map(repr, DRIFT_ANSWERS))}.")
+    return f"prediction recorded: {answer!r}. The measurement below will tell."
 
 
-def as_good_as_best(rows: Sequence[dict], z: float = 2.0) -> list[dict]:
-    """The rows this run cannot tell from the most accurate one: the best accuracy minus theirs is
-    at most `z` standard errors of the difference (the best row included)."""
-    top = max(rows, key=lambda r: r["accuracy"])
-    return [
-        r
-        for r in rows
-        if top["accuracy"] - r["accuracy"] <= z * math.hypot(_se(top), _se(r)) + _EPS
-    ]
+@question("06.q2", "store the name of the strategy you would ship, e.g. `ship = 'linear probe'`.")
+def _q2(answer: Any, *, rows: Sequence[dict]) -> str:
+    from ..claims import compare
+    from ..strategies import difference, summarize
 
-
-@question("06.q1")
-def _q1(answer: Any, *, rows: Sequence[dict]) -> str:
     expect_type(answer, str, "ship", "store the strategy's name, e.g. rows[0]['strategy'].")
-    by = {r["strategy"]: r for r in rows}
-    if answer not in by:
+    summary = {r["strategy"]: r for r in summarize(rows)}
+    if answer not in summary:
         raise Wrong(
-            f"{answer!r} is not a strategy in `rows`.", f"the names are: {', '.join(_names(rows))}."
+            f"{answer!r} is not a strategy in `rows`.", f"the names are: {', '.join(summary)}."
         )
-    top = max(rows, key=lambda r: r["accuracy"])
-    good = as_good_as_best(rows)
-    mine = by[answer]
-    if mine not in good:
-        gap = top["accuracy"] - mine["accuracy"]
+    best = max(summary.values(), key=lambda r: r["accuracy"])
+    mine = summary[answer]
+
+    def tie(name: str) -> bool:
+        gap = difference(rows, best["strategy"], name)
+        return name == best["strategy"] or compare("a", gap, "b", 0.0, se_b=0.0).winner is None
+
+    if not tie(answer):
+        gap = difference(rows, best["strategy"], answer)
         raise Wrong(
-            f"{answer!r} is {gap:.3f} below the best ({top['strategy']}), more than two standard "
-            f"errors of the difference ({2 * math.hypot(_se(top), _se(mine)):.3f}).",
-            "keep only the rows whose gap to the best is at most 2 * sqrt(se_best**2 + se**2).",
+            f"{best['strategy']} is ahead of {answer!r} by {gap} on these seeds and tweets, "
+            "beyond the noise.",
+            "a strategy that this run shows to be less accurate needs a very good reason; "
+            "look at the paired comparisons with the most accurate one.",
         )
-    cheaper = [r for r in good if r["trainable"] < mine["trainable"]]
-    if cheaper:
-        if mine is top:
-            raise Wrong(
-                f"{answer!r} is the most accurate, but this run cannot tell it from cheaper ones.",
-                "among the rows as good as the best, pick the one with the fewest trainable "
-                "parameters.",
-            )
-        raise Wrong(
-            f"another strategy as good as the best trains fewer than {mine['trainable']:,} "
-            "parameters.",
-            "compare the `trainable` column of the rows that are as good as the best.",
-        )
+    cheapest = min((r for name, r in summary.items() if tie(name)), key=lambda r: r["trainable"])
+    note = (
+        ""
+        if cheapest is mine
+        else f" {cheapest['strategy']} ties too and trains {cheapest['trainable']:,} parameters: "
+        "cheaper to train and store, if that matters to you."
+    )
     return (
-        f"{answer} reaches {mine['accuracy']:.3f} ± {_se(mine):.3f} (best {top['accuracy']:.3f}, "
-        f"a tie within noise) with {mine['trainable']:,} trainable parameters."
-        if mine is not top
-        else f"{answer} is the most accurate, and no strategy as good trains fewer parameters."
+        f"{answer} ({mine['measure']}) is as accurate as this run can tell "
+        f"(best: {best['strategy']} {best['measure']}), with {mine['trainable']:,} trainable "
+        f"parameters.{note}"
     )
 
 
-@question("06.q2")
-def _q2(
+@question("06.q3", "write the body of `my_drift`: the text above says what it computes.")
+def _q3(
     answer: Callable[[torch.Tensor, torch.Tensor], float],
     *,
     before: torch.Tensor,
@@ -107,8 +98,8 @@ def _q2(
     return f"drift {got:.4f} between the pre-trained and the fine-tuned embeddings."
 
 
-@question("06.q3")
-def _q3(answer: Any, *, rows: Sequence[dict]) -> str:
+@question("06.q4", "AdamW keeps two fp32 moments per trainable parameter.")
+def _q4(answer: Any, *, rows: Sequence[dict]) -> str:
     expect_type(answer, dict, "predicted_state", "a dict {strategy name: bytes}.")
     missing = set(_names(rows)) - set(answer)
     if missing:

@@ -29,7 +29,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from ..checkpoint import save_tensors
+from ..training.checkpoint import save_tensors
 
 __all__ = [
     "Inputs",

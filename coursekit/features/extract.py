@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import capped, max_steps
 from ..datasets import prepare_images, tokenize
 from ..device import resolve_device
 from ..models.text import POOLINGS, pool_tokens, sentence_vectors
@@ -71,7 +70,7 @@ def _compute(
     chunks = []
     bar = progress_bar((n + batch_size - 1) // batch_size, desc, disable=not progress)
     with torch.no_grad():
-        for start in capped(range(0, n, batch_size)):  # all, unless $COURSEKIT_MAX_STEPS
+        for start in range(0, n, batch_size):
             out = fn(_slice(inputs, start, start + batch_size))
             if not isinstance(out, torch.Tensor) or out.ndim < 1:
                 raise TypeError(f"fn must return a feature tensor, got {type(out).__name__}")
@@ -79,8 +78,6 @@ def _compute(
             bar.update(1)
     bar.close()
     features = torch.cat(chunks)
-    if len(features) < n and max_steps() is not None:  # the full-mode check on a CPU: rows
-        features = torch.cat([features, features.new_zeros(n - len(features), *features.shape[1:])])
     if len(features) != n:
         raise ValueError(f"fn returned {len(features)} feature rows for {n} inputs")
     return features
@@ -121,7 +118,7 @@ def extract_features(
     else:
         features = _compute(fn, inputs, n, batch_size, progress, desc)
         compute_seconds, source = time.perf_counter() - start_time, "computed"
-        if key is not None and max_steps() is None:  # zero rows of a capped run: never cached
+        if key is not None:
             store(key, features, compute_seconds, cache_dir)
     record_extraction(
         key=key,

@@ -7,7 +7,8 @@ Each function is one decision the earlier lessons taught, made explicit:
 - augmentation (torchvision transforms v2): random crops and flips make each epoch see slightly
   different images, so a small training set goes further;
 - a strategy (lessons 04-06): "head" (a linear probe: only the new head trains), "unfreeze"
-  (the head plus the last blocks), "lora" (low-rank updates, lesson 05) or "full";
+  (the head plus the last blocks), "lora" (low-rank updates, the course's convention of lessons
+  05 and 06: `lora.add_text_lora`) or "full";
 - a learning rate that warms up then decays along a cosine (large steps early would wreck the
   pre-trained weights before the new head has learned anything);
 - class weights in the loss, so a rare class counts as much as a frequent one.
@@ -26,15 +27,16 @@ from torch.utils.data import Dataset
 
 from coursekit.datasets import TensorDictDataset, tokenize
 from coursekit.freezing import freeze_all_but_head, unfreeze_last
-from coursekit.lora import add_lora
+from coursekit.lora import add_text_lora
 from coursekit.models import normalization_for
 
-from .data import read_image
+from .images import image_pixels
 
 __all__ = [
     "STRATEGIES",
     "ImageTensorDataset",
     "apply_strategy",
+    "channels_first",
     "choose_strategy",
     "class_weights",
     "default_augmentation",
@@ -65,15 +67,15 @@ def choose_strategy(kind: str, train_per_class: int) -> tuple[str, str]:
 def apply_strategy(model: nn.Module, strategy: str, kind: str) -> list[str]:
     """Choose what trains, in place; returns the trainable parameter names."""
     if strategy == "head":
-        if kind == "text":  # BERT's classifier reads the pooler: train both, as a probe
-            return unfreeze_last(model, 0)
+        if kind == "text" and not isinstance(getattr(model, "head", None), nn.Module):
+            return unfreeze_last(model, 0)  # a BERT classifier reads [CLS] through its pooler
         return freeze_all_but_head(model)
     if strategy == "unfreeze":
         return unfreeze_last(model, 2)
     if strategy == "lora":
         if kind != "text":
             raise ValueError("strategy='lora' is for text models; use 'unfreeze' for images.")
-        add_lora(model, ["query", "value"], r=8, alpha=16, modules_to_save=["classifier", "pooler"])
+        add_text_lora(model, r=8)  # query/value, alpha 16, the head: as in lessons 05 and 06
         return [n for n, p in model.named_parameters() if p.requires_grad]
     if strategy == "full":
         model.requires_grad_(True)
@@ -106,10 +108,14 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
 
 
 def image_tensors(paths: Sequence[str], size: int) -> torch.Tensor:
-    """uint8 [N, 3, size, size]: each file's centre square, resized (see `read_image`)."""
-    return torch.stack(
-        [torch.from_numpy(read_image(p, size).copy()).permute(2, 0, 1) for p in paths]
-    )
+    """uint8 [N, 3, size, size]: each file's centre square, resized (see `read_image`),
+    decoded in parallel."""
+    return channels_first(image_pixels(paths, size))
+
+
+def channels_first(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, 3] (how images are read) -> [N, 3, H, W] (how torchvision takes them)."""
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
 
 
 def default_augmentation(size: int) -> Any:

@@ -8,112 +8,31 @@ Lesson 07 starts here. `load_data(source)` reads
   `datasets` (so large files stream from disk the same way);
 - a `datasets.Dataset` you already have.
 
-Every problem gets an error that names the file and says what to do (`DataError`): an image that
-does not open, an empty class folder, a column that does not exist (with the closest names), a
-class too small to split, labels that mix numbers and names, a file that is not UTF-8. Nothing is
-dropped silently: hidden files, rows without a text or label and exact duplicates are listed in
-`data.skipped` with the reason. Then the examples are split train / validation / test, stratified
-(each split keeps the class proportions) and from a fixed seed, so a rerun gets the same split.
+Images are read as people see them (EXIF orientation applied, 16-bit scans scaled by their range:
+`pixels.py`), each decoded once, in parallel, with every unreadable file found in that one pass
+(`images.py`). A table's text and label columns are found by name, else by content (`columns.py`).
+
+Every problem gets an error that names the file and says what to do (`DataError`): images that
+do not open (all of them at once), an empty class folder, a column that does not exist (with the
+closest names), a class too small to split, labels that mix numbers and names, a file that is not
+UTF-8. Nothing is dropped silently: hidden and system files, rows without a text or label and
+exact duplicates are listed in `data.skipped` with the reason. Then the examples are split
+train / validation / test, stratified (each split keeps the class proportions) and from a fixed
+seed, so a rerun gets the same split.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .images import load_image_folder
 from .tables import from_table, read_table
 from .userdata import DataError, UserData
 
-__all__ = ["IMAGE_SUFFIXES", "load_data", "read_image", "split_data"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-# --- images ------------------------------------------------------------------------------------
-
-
-def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
-    """One image file -> uint8 RGB array H x W x 3 (grey and RGBA converted); with `size`,
-    the centre square cropped and resized to size x size (bilinear), as training and the
-    exported model both expect. Raises DataError naming the file if it does not open."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            rgb = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(
-            f"{path}: cannot read this image ({err}). Delete or replace the file, "
-            "or pass skip_bad=True to leave it out (it will be listed)."
-        ) from err
-    if size is not None:
-        rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
-
-
-def _image_facts(path: Path) -> tuple[int, int, str, str]:
-    """(width, height, colour mode, sha1 of the bytes) of an image that opens and decodes."""
-    from PIL import Image
-
-    read_image(path)  # decodes the whole file: truncated images fail here, not mid-training
-    with Image.open(path) as im:
-        width, height, mode = im.width, im.height, im.mode
-    return width, height, mode, hashlib.sha1(path.read_bytes()).hexdigest()
-
-
-def _load_folder(root: Path, skip_bad: bool) -> UserData:
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    skipped = [
-        (str(p), "a file, not a class folder" if p.is_file() else "a hidden folder")
-        for p in sorted(root.iterdir())
-        if p.is_file() or p.name.startswith(".")
-    ]
-    if len(class_dirs) < 2:
-        raise DataError(
-            f"{root}: found {len(class_dirs)} class folder(s); an image folder needs one "
-            "sub-folder per class with at least two classes, e.g. data/cat/1.jpg, data/dog/2.jpg."
-        )
-    items, labels, keys, sizes, modes = [], [], [], [], []
-    for label, folder in enumerate(class_dirs):
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        found = 0
-        for path in files:
-            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-                skipped.append((str(path), f"not an image ({', '.join(IMAGE_SUFFIXES)})"))
-                continue
-            try:
-                width, height, mode, key = _image_facts(path)
-            except DataError as err:
-                if not skip_bad:
-                    raise
-                skipped.append((str(path), str(err).split(": ", 1)[1].split(". ")[0]))
-                continue
-            items.append(str(path))
-            labels.append(label)
-            keys.append(key)
-            sizes.append((width, height))
-            modes.append(mode)
-            found += 1
-        if found == 0:
-            raise DataError(
-                f"{folder}: the class folder '{folder.name}' holds no readable images. Add "
-                f"images to it ({', '.join(IMAGE_SUFFIXES)}) or remove the folder."
-            )
-    data = UserData(
-        "image",
-        items,
-        np.asarray(labels, np.int64),
-        [p.name for p in class_dirs],
-        str(root),
-        skipped=skipped,
-        info={"size": sizes, "mode": modes},
-    )
-    data.info["key"] = keys
-    return data
+__all__ = ["load_data", "split_data"]
 
 
 # --- split -------------------------------------------------------------------------------------
@@ -130,7 +49,8 @@ def _drop_duplicates(data: UserData) -> None:
             keep.append(i)
         else:
             data.skipped.append((_short(data.items[i]), f"duplicate of {_short(data.items[j])}"))
-    _subset(data, np.asarray(keep, np.int64))
+    if len(keep) < len(data.items):
+        _subset(data, np.asarray(keep, np.int64))
 
 
 def _short(item: Any) -> str:
@@ -142,6 +62,7 @@ def _subset(data: UserData, keep: np.ndarray) -> None:
     data.items = [data.items[i] for i in keep]
     data.labels = data.labels[keep]
     data.info = {k: [v[i] for i in keep] for k, v in data.info.items()}
+    data.pixels = {size: x[keep] for size, x in data.pixels.items()}
 
 
 def split_data(data: UserData, val_frac: float, test_frac: float, seed: int) -> None:
@@ -175,6 +96,7 @@ def load_data(
     label_column: str | None = None,
     encoding: str = "utf-8",
     skip_bad: bool = False,
+    image_size: int | None = None,
     dedupe: bool = True,
     val_frac: float = 0.15,
     test_frac: float = 0.15,
@@ -182,9 +104,13 @@ def load_data(
 ) -> UserData:
     """Read an image folder, a CSV/TSV/JSONL/JSON file or a `datasets.Dataset`; split it.
 
-    text_column / label_column: default to a column with a usual name ("text", "label", ...).
+    text_column / label_column: default to a column with a usual name ("text", "label", ...),
+        else to the column its content makes plain (`columns.py`; the choice is printed).
     encoding: of a text file (UTF-8 by default; a file that is not raises a DataError).
-    skip_bad: leave unreadable images out (listed in `skipped`) instead of raising.
+    skip_bad: leave unreadable images out (listed in `skipped`) instead of raising an error
+        that lists them all.
+    image_size: also keep each image's resized uint8 copy (`data.pixels`), from the decode
+        that checks it, so that training does not decode it again.
     dedupe: drop exact duplicates before splitting (listed in `skipped`).
     """
     if isinstance(source, UserData):
@@ -196,9 +122,13 @@ def load_data(
         if not path.exists():
             raise DataError(f"{path}: no such file or folder.")
         if path.is_dir():
-            data = _load_folder(path, skip_bad)
+            data = load_image_folder(path, skip_bad, image_size)
         else:
-            data = from_table(read_table(path, encoding), str(path), text_column, label_column)
+            named = text_column is not None or label_column is not None
+            table, notes = read_table(path, encoding, check_header=not named)
+            data = from_table(table, str(path), text_column, label_column, notes)
+    for note in data.notes:
+        print(note)
     if dedupe:
         _drop_duplicates(data)
     split_data(data, val_frac, test_frac, seed)

@@ -22,7 +22,9 @@ import torch
 from matplotlib.figure import Figure
 
 from coursekit.claims import interval
-from coursekit.metrics import accuracy, confusion_matrix, macro_f1
+from coursekit.training.metrics import accuracy, confusion_matrix, macro_f1
+
+from .images import IMAGE_SUFFIXES, read_image
 
 __all__ = [
     "bootstrap_interval",
@@ -94,19 +96,8 @@ def plot_wrong(
 ) -> Figure:
     """The most confidently wrong test examples: images shown, texts quoted, each captioned
     `true -> predicted (probability)`."""
-    from .data import read_image
-
     chosen = most_confidently_wrong(probs, labels, k)
-    is_image = bool(items) and Path(str(items[0])).suffix.lower() in (
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".bmp",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-    )
+    is_image = bool(items) and Path(str(items[0])).suffix.lower() in IMAGE_SUFFIXES
     if not chosen:
         fig = Figure(figsize=(4, 1))
         fig.text(0.5, 0.5, "no wrong predictions on the test split", ha="center")

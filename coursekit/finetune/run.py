@@ -20,19 +20,28 @@ from torch import nn
 
 from coursekit.config import settings
 from coursekit.device import pick_device, seed_everything
-from coursekit.evaluation import predict
-from coursekit.history import History
+from coursekit.heads import text_classifier
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.params import count_parameters
-from coursekit.train import fit
+from coursekit.training.evaluation import predict
+from coursekit.training.history import History
+from coursekit.training.loop import fit
 from coursekit.viz import plot_confusion_matrix
 
 from . import build
 from .data import load_data
 from .evaluate import most_confidently_wrong, plot_wrong, test_metrics, write_report
-from .export import export_onnx, export_text, save_lora_adapter, write_json
+from .export import (
+    PREPROCESSING,
+    export_onnx,
+    export_text,
+    save_lora_adapter,
+    write_json,
+    write_preprocessing,
+)
+from .images import take_pixels
 from .report import data_report, imbalance
-from .userdata import UserData
+from .userdata import DataError, UserData
 
 __all__ = ["FinetuneResult", "finetune"]
 
@@ -73,14 +82,16 @@ def _choose(name: str, value: Any, default: Any, why: str, choices: dict) -> Any
 
 
 def _inputs(data: UserData, plan: Plan) -> dict[str, Any]:
-    """train / val / test datasets in the model's input format (training ones augmented)."""
+    """train / val / test datasets in the model's input format (training ones augmented). Images
+    come from the uint8 copies the data check made: no file is decoded again, in any epoch."""
     out = {}
+    pixels = take_pixels(data, plan.image_size) if data.kind == "image" else None
     for split, idx in data.splits.items():
         items, labels = [data.items[i] for i in idx], data.labels[idx]
-        if data.kind == "image":
+        if pixels is not None:
             augment = build.default_augmentation(plan.image_size) if plan.augment else None
             out[split] = build.ImageTensorDataset(
-                build.image_tensors(items, plan.image_size),
+                build.channels_first(pixels[idx]),
                 labels,
                 plan.model,
                 augment if split == "train" else None,
@@ -176,6 +187,7 @@ def finetune(
     image_size: int | None = None,
     max_length: int | None = None,
     train_per_class: int | None = None,
+    early_stopping: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     **load_kwargs: Any,
@@ -184,11 +196,22 @@ def finetune(
     `datasets.Dataset`, or `load_data`'s result) and write everything to `out_dir`.
 
     Every argument left at None is chosen for the data and the run mode, and printed with the
-    reason. `load_kwargs` go to `load_data` (text_column, label_column, encoding, skip_bad...).
+    reason. The weights of the epoch with the lowest validation loss are the ones tested and
+    exported; `early_stopping=N` also stops training after N epochs without a lower one
+    (`callbacks.EarlyStopping`, lesson 00). `load_kwargs` go to `load_data` (text_column,
+    label_column, encoding, skip_bad...).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = load_data(data, seed=seed, **load_kwargs)
+    size = image_size if image_size is not None else settings().image_size
+    problems = out_dir / "data_problems.txt"
+    try:  # images: the check keeps the copies training reads (each file decoded once)
+        data = load_data(data, seed=seed, image_size=size, **load_kwargs)
+    except DataError as err:
+        if not err.problems:
+            raise
+        raise err.listed_in(problems) from None
+    problems.unlink(missing_ok=True)  # from an earlier run: fixed or skipped now
     print(f"Fine-tuning on {data.source} ({data.kind}, {data.num_classes} classes); choices:")
     plan = _plan(
         data,
@@ -207,11 +230,11 @@ def finetune(
             train_per_class=train_per_class,
         ),
     )
-    print(data_report(data, plan.tokenizer, plan.max_length))
+    print(data_report(data, plan.tokenizer, plan.max_length, more_in=out_dir / "report.md"))
 
     seed_everything(seed)
     device = torch.device(device) if device is not None else pick_device()
-    net = load_pretrained(plan.model, data.num_classes)
+    net = _pretrained(plan.model, data)
     build.apply_strategy(net, plan.strategy, data.kind)
     counts = count_parameters(net)
     plan.choices["trainable"] = f"{counts.trainable:,} of {counts.total:,} parameters"
@@ -235,6 +258,7 @@ def finetune(
         device=device,
         checkpoint_dir=out_dir / "checkpoints",
         restore_best=True,
+        early_stopping=early_stopping,
     )
 
     logits, labels = predict(net, sets["test"], device)
@@ -251,8 +275,16 @@ def finetune(
         tokenizer=plan.tokenizer,
     )
     _export(result, plan.model, plan.image_size, sets["test"])
-    _report(result, labels, data_report(data, plan.tokenizer, plan.max_length))
+    _report(result, labels, data_report(data, plan.tokenizer, plan.max_length, limit=None))
     return result
+
+
+def _pretrained(name: str, data: UserData) -> nn.Module:
+    """The pre-trained model with a new head: for texts on MiniLM, the text classifier of lessons
+    05 and 06 (`heads.text_classifier`: mean pooling, the pooling lesson 03 measured better)."""
+    if data.kind == "text" and name == "minilm":
+        return text_classifier(data.num_classes)
+    return load_pretrained(name, data.num_classes)
 
 
 def _export(result: FinetuneResult, name: str, size: int | None, test_set: Any) -> None:
@@ -270,8 +302,9 @@ def _export(result: FinetuneResult, name: str, size: int | None, test_set: Any) 
         check = test_set.images[:16].float() / 255
         path = out / "model.onnx"
         run["onnx_max_abs_diff"] = export_onnx(result.model, name, size, path, check)
-        run.update(image_size=size, input="RGB pixels / 255, centre square resized (bilinear)")
+        run.update(image_size=size, input=PREPROCESSING)
         result.files["model"] = path
+        result.files["preprocess"] = write_preprocessing(out)
     _write_test_predictions(result, out / "test_predictions.jsonl")
     m = result.metrics
     run["test"] = {k: m[k] for k in ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}

@@ -1,27 +1,26 @@
 """Tables of texts (CSV, TSV, JSONL, JSON, or a `datasets.Dataset`) -> `UserData`.
 
-Read through Hugging Face `datasets`; the text and label columns are found by their usual names
-or given; a misspelled name gets the closest real ones; labels are names or whole numbers, never
+Read through Hugging Face `datasets`; the text and label columns are given, or found by their
+usual names or their content (`columns.py`), and a first line that is data, not column names, is
+read as data; a misspelled name gets the closest real ones; labels are names or whole numbers, never
 a mix; rows without a text or label are listed by line number; a file that is not UTF-8 is
 named with the line of its first bad byte.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .userdata import DataError, UserData
+from .columns import header_is_data, pick_columns, value_kind
+from .userdata import DataError, UserData, option
 
 __all__ = ["from_table", "read_table"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json"}
-TEXT_NAMES = ("text", "sentence", "review", "content", "tweet", "body", "document")
-LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "topic")
 
 
 def _check_utf8(path: Path, encoding: str) -> None:
@@ -34,12 +33,30 @@ def _check_utf8(path: Path, encoding: str) -> None:
         line = raw[: err.start].count(b"\n") + 1
         raise DataError(
             f"{path}: not UTF-8 (byte {raw[err.start]:#x} on line {line}). Save it as UTF-8, "
-            "or say which encoding it has, e.g. load_data(path, encoding='latin-1') "
-            "(`--encoding latin-1` on the command line)."
+            f"or say which encoding it has, e.g. {option('encoding', 'latin-1')}."
         ) from err
 
 
-def read_table(path: Path, encoding: str) -> Any:
+def read_table(path: Path, encoding: str, check_header: bool = True) -> tuple[Any, list[str]]:
+    """(the table, notes). A CSV/TSV whose first line looks like data rather than column names
+    (`columns.header_is_data`) is read again without a header when `check_header`."""
+    table = _load(path, encoding)
+    why = (
+        header_is_data(table)
+        if check_header and TABLE_SUFFIXES[path.suffix.lower()] == "csv"
+        else ""
+    )
+    if not why:
+        return table, []
+    names = [f"column_{i + 1}" for i in range(len(table.column_names))]
+    note = (
+        f"{path.name}: the first line looks like data, not column names ({why}): read as a row, "
+        f"the columns named {', '.join(names)}."
+    )
+    return _load(path, encoding, column_names=names, header=None), [note]
+
+
+def _load(path: Path, encoding: str, **options: Any) -> Any:
     import datasets
 
     builder = TABLE_SUFFIXES.get(path.suffix.lower())
@@ -49,7 +66,7 @@ def read_table(path: Path, encoding: str) -> Any:
             "texts and labels, or a folder with one sub-folder of images per class."
         )
     _check_utf8(path, encoding)
-    kwargs: dict[str, Any] = {"encoding": encoding}
+    kwargs: dict[str, Any] = {"encoding": encoding, **options}
     if path.suffix.lower() == ".tsv":
         kwargs["delimiter"] = "\t"
     was_on = datasets.utils.logging.is_progress_bar_enabled()
@@ -63,43 +80,11 @@ def read_table(path: Path, encoding: str) -> Any:
             datasets.utils.logging.enable_progress_bar()
 
 
-def _pick_column(
-    columns: list[str], wanted: str | None, guesses: tuple[str, ...], role: str, where: str
-) -> str:
-    if wanted is not None:
-        if wanted in columns:
-            return wanted
-        close = difflib.get_close_matches(wanted, columns, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise DataError(
-            f"{where}: no column {wanted!r}.{hint} The columns are: {', '.join(columns)}. "
-            f"Pass the {role} column's name ({role}_column=...)."
-        )
-    by_lower = {c.lower(): c for c in columns}
-    for guess in guesses:
-        if guess in by_lower:
-            return by_lower[guess]
-    raise DataError(
-        f"{where}: no {role} column found among {', '.join(columns)}. "
-        f"Name it with {role}_column=... (`--{role}-column` on the command line)."
-    )
-
-
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, np.integer)) or (isinstance(v, float) and float(v).is_integer()):
-        return "number"
-    if isinstance(v, str):
-        return "number" if v.strip().lstrip("-").isdigit() else "text"
-    return type(v).__name__
-
-
 def _label_names(values: list[Any], where: str, column: str) -> tuple[list[str], list[int]]:
     """Class names (sorted; numbers in numeric order) and each row's class index."""
-    kinds = {_kind(v) for v in values}
+    kinds = {value_kind(v) for v in values}
     if len(kinds) > 1 or not kinds <= {"number", "text"}:
-        examples = {k: next(repr(v) for v in values if _kind(v) == k) for k in sorted(kinds)}
+        examples = {k: next(repr(v) for v in values if value_kind(v) == k) for k in sorted(kinds)}
         raise DataError(
             f"{where}: the label column {column!r} mixes kinds of labels "
             f"({', '.join(f'{k} such as {e}' for k, e in examples.items())}). Use one name "
@@ -116,11 +101,14 @@ def _label_names(values: list[Any], where: str, column: str) -> tuple[list[str],
 
 
 def from_table(
-    table: Any, where: str, text_column: str | None, label_column: str | None
+    table: Any,
+    where: str,
+    text_column: str | None,
+    label_column: str | None,
+    notes: list[str] | None = None,
 ) -> UserData:
-    columns = list(table.column_names)
-    text_col = _pick_column(columns, text_column, TEXT_NAMES, "text", where)
-    label_col = _pick_column(columns, label_column, LABEL_NAMES, "label", where)
+    """The rows of `table` with a text and a label (columns named, or picked: `columns.py`)."""
+    text_col, label_col, picked = pick_columns(table, text_column, label_column, where)
     feature = table.features.get(label_col)
     label_names = getattr(feature, "names", None)  # a datasets.ClassLabel column
     texts, raw_labels, skipped = [], [], []
@@ -150,6 +138,7 @@ def from_table(
         where,
         skipped=skipped,
         info={"key": list(texts)},
+        notes=[*(notes or []), *picked],
     )
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..heads import find_head
-from ..history import Callback, FitState
 from ..params import count_parameters
+from ..training.callbacks import Callback, FitState
 from .by_name import freeze
 from .select import is_under, set_requires_grad
 

@@ -2,7 +2,9 @@
 
 from .adapters import load_adapter, lora_state_dict, save_adapter
 from .inject import (
+    TEXT_TARGETS,
     add_lora,
+    add_text_lora,
     config_of,
     find_modules_to_save,
     find_targets,
@@ -14,9 +16,11 @@ from .layer import LoRAConfig, LoRALinear
 from .peft import peft_config, save_peft_adapter, to_peft_state_dict
 
 __all__ = [
+    "TEXT_TARGETS",
     "LoRAConfig",
     "LoRALinear",
     "add_lora",
+    "add_text_lora",
     "config_of",
     "find_modules_to_save",
     "find_targets",

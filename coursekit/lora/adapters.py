@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from ..checkpoint import save_tensors
+from ..training.checkpoint import save_tensors
 from .inject import add_lora, config_of, find_modules_to_save, find_targets, lora_layers
 from .layer import LoRAConfig
 

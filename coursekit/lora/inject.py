@@ -5,6 +5,8 @@ module whose full name is "query" or ends with ".query"; "re:<regex>" selects th
 full name matches the regex entirely (peft writes such a regex as a bare string). Every base
 parameter is frozen; only the LoRA matrices and the `modules_to_save` (a new head) train.
 `merge_lora` folds each update into its base weight for inference; `unmerge_lora` takes it out.
+`add_text_lora` is the course's one convention for MiniLM (lessons 05, 06 and 07): rank r on the
+attention `query` and `value` projections of every layer, alpha = 2r, the new head trainable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from ..params import set_submodule
 from .layer import LoRAConfig, LoRALinear
 
 __all__ = [
+    "TEXT_TARGETS",
     "add_lora",
+    "add_text_lora",
     "as_list",
     "config_of",
     "find_modules_to_save",
@@ -27,6 +31,10 @@ __all__ = [
     "merge_lora",
     "unmerge_lora",
 ]
+
+
+# The layers LoRA adapts in the course's text model (the LoRA paper's choice for attention).
+TEXT_TARGETS = ("query", "value")
 
 
 # --- choosing modules by name --------------------------------------------------------------------
@@ -146,3 +154,17 @@ def unmerge_lora(model: nn.Module) -> nn.Module:
     for layer in lora_layers(model).values():
         layer.unmerge()
     return model
+
+
+def add_text_lora(model: nn.Module, r: int = 8, head: str | None = None) -> list[str]:
+    """LoRA the way lessons 05, 06 and 07 put it on MiniLM; returns the wrapped layer names.
+
+    Rank `r` on `TEXT_TARGETS` (query and value) of every layer, `alpha = 2 r` (the update's
+    scale alpha / r stays 2 at every rank, so ranks compare at one learning rate), and the new
+    head trainable: `head`, default "head" (`TextClassifier`) or "classifier" (a Hugging Face
+    classifier). MiniLM (6 layers, 384 wide) then trains 12 r (384 + 384) numbers plus the head:
+    74,498 at r=8 with a 2-way head.
+    """
+    if head is None:
+        head = "head" if isinstance(getattr(model, "head", None), nn.Module) else "classifier"
+    return add_lora(model, list(TEXT_TARGETS), r=r, alpha=2 * r, modules_to_save=[head])

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import save_tensors
 from ..files import atomic_write
+from ..training.checkpoint import save_tensors
 from .adapters import lora_state_dict
 from .inject import config_of, lora_layers
 
@@ -33,8 +33,11 @@ def to_peft_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def peft_config(model: nn.Module, base_model_name_or_path: str | None = None) -> dict:
+def peft_config(
+    model: nn.Module, base_model_name_or_path: str | None = None, task_type: str | None = None
+) -> dict:
     """peft's `adapter_config.json` for this model's LoRA (fields every peft >= 0.10 reads).
+    `task_type` (e.g. "CAUSAL_LM", lesson 08) picks the class `PeftModel.from_pretrained` builds.
 
     peft reads a bare string as a full-match regex and a list as names, so plain names are
     exported as they are, and "re:" patterns as the exact list of wrapped module names.
@@ -45,7 +48,7 @@ def peft_config(model: nn.Module, base_model_name_or_path: str | None = None) ->
         base_model_name_or_path = getattr(getattr(model, "config", None), "name_or_path", None)
     return {
         "peft_type": "LORA",
-        "task_type": None,
+        "task_type": task_type,
         "base_model_name_or_path": base_model_name_or_path or None,
         "r": config.r,
         "lora_alpha": config.alpha,
@@ -60,7 +63,10 @@ def peft_config(model: nn.Module, base_model_name_or_path: str | None = None) ->
 
 
 def save_peft_adapter(
-    model: nn.Module, directory: str | Path, base_model_name_or_path: str | None = None
+    model: nn.Module,
+    directory: str | Path,
+    base_model_name_or_path: str | None = None,
+    task_type: str | None = None,
 ) -> Path:
     """Write `adapter_model.safetensors` + `adapter_config.json` that peft loads with
     `PeftModel.from_pretrained(base_model, directory)`."""
@@ -68,6 +74,6 @@ def save_peft_adapter(
     save_tensors(
         directory / "adapter_model.safetensors", to_peft_state_dict(model), {"format": "pt"}
     )
-    text = json.dumps(peft_config(model, base_model_name_or_path), indent=2) + "\n"
+    text = json.dumps(peft_config(model, base_model_name_or_path, task_type), indent=2) + "\n"
     atomic_write(directory / "adapter_config.json", lambda tmp: tmp.write_text(text, "utf-8"))
     return directory

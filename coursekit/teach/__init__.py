@@ -1,5 +1,7 @@
 """Instructor tooling: one source notebook per lesson builds the student and solution copies,
-and grades submissions against hidden tests. Nothing in the rest of coursekit imports this."""
+and grades submissions: each runs in a sandboxed kernel, and a separate checking process judges
+the values it hands over against the hidden tests (`grade`, docs/instructors.md). Nothing in the
+rest of coursekit imports this."""
 
 from .build import build, build_notebook
 from .grade import Limits, grade, grade_submission

@@ -1,18 +1,22 @@
-"""Run each submission's kernel in bubblewrap: read-only system, no network, no view of the class.
+"""Run untrusted code in bubblewrap: read-only system, no network, sized tmpfs, a cgroup of its own.
 
-The grader never trusts a submission's code with its own process. Every kernel is started by
-`bwrap` (bubblewrap, the sandbox Flatpak uses; Debian/Ubuntu package `bubblewrap`) with:
+The grader never trusts a submission's code with its own process. The student's kernel, and
+separately the checking process that judges it (`teach.checker`), are started by `bwrap`
+(bubblewrap, the sandbox Flatpak uses; Debian/Ubuntu package `bubblewrap`) with:
 
 - a read-only view of the system (/usr, the Python installation and the packages on sys.path)
   and nothing else: not the source notebooks, not the other submissions, not the reports (a
-  folder on sys.path that holds any of them contributes only its Python packages);
-- a private folder that holds only the kernel's connection file and sockets (the grader keeps the
-  notebook itself, hidden tests included), and a small tmpfs as working folder and HOME;
-- no network (`--unshare-net`; the grader talks to the kernel over ZeroMQ's `ipc` transport, Unix
-  sockets in the private folder), its own PID namespace (it cannot see or signal the grader, and
-  every process it leaves behind dies with the sandbox), a cleared environment, a new session;
-- limits through `prlimit`: virtual memory (RLIMIT_AS) and the size of any file it writes; the
-  tmpfs holds at most the same size in all.
+  folder on sys.path that holds any of them contributes only its Python packages); no `/sys`
+  (a GPU machine gets the few /sys folders the driver reads) and a `/proc` of its own;
+- writable places that are each a sized tmpfs, the rest read-only (`--remount-ro /`): the working
+  folder and HOME (`/tmp`), `/dev/shm`, the folder of the kernel's sockets (`/run/ck`) and the
+  folder the kernel hands values over in (`/run/ck-out`);
+- no network (`--unshare-net`): the grader reaches the kernel's ZeroMQ `ipc` sockets through
+  `/proc/<sandbox pid>/root/run/ck`, the connection file (key included) is bound read-only;
+- its own user, PID, IPC and mount namespaces (it cannot see or signal the grader, and every
+  process it leaves behind dies with the sandbox), a cleared environment, a new session;
+- a cgroup (`teach.cgroup`) for the memory, processes and CPU of the sandbox and all its
+  children; where cgroups are unavailable, RLIMIT_AS per process (and a note saying so).
 
 Used by the grader (`coursekit grade`); lessons never import it.
 """
@@ -22,35 +26,58 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from .cgroup import Cgroup, CgroupUnavailable, create
 
 __all__ = [
+    "RUN",
+    "SOCKETS",
     "SandboxUnavailable",
+    "Sizes",
     "bwrap_argv",
     "find_bwrap",
-    "kernel_starter",
-    "write_kernelspec",
+    "launcher",
+    "sandbox_root",
 ]
 
-KERNEL_NAME = "coursekit-sandbox"
-WORKDIR = "/tmp/work"  # the kernel's working folder and HOME: a tmpfs of at most max_file_mb
+WORKDIR = "/tmp/work"  # the kernel's working folder and HOME
+SOCKETS = "/run/ck"  # the kernel's ZeroMQ sockets
+RUN = "/run/ck-out"  # values the kernel hands over (teach.agent writes, the grader reads)
 # Variables a lesson may need; everything else in the grader's environment stays outside.
 PASSED_ENV = ("COURSEKIT_", "OMP_", "MKL_", "CUDA_VISIBLE_DEVICES", "HF_HUB_OFFLINE", "LANG", "TZ")
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts")
 ETC += ("passwd", "group", "nsswitch.conf", "hosts", "mime.types", "ssl")
+GPU_SYS = ("/sys/bus/pci", "/sys/devices", "/sys/module/nvidia", "/sys/class/drm")
+# The launcher: enter the cgroup(s), open bwrap's info file as fd 3, then exec the command.
+ENTER = 'info="$1"; shift; while [ "$1" != "--" ]; do echo $$ > "$1" || exit 97; shift; done; '
+ENTER += 'shift; exec 3>"$info"; exec "$@"'
 
 
 class SandboxUnavailable(RuntimeError):
     """No usable bubblewrap on this machine: say so instead of running submissions unprotected."""
 
 
+@dataclass
+class Sizes:
+    """Sizes of the writable places (bytes) and the limits of one sandbox."""
+
+    work: int = 64 * 2**20  # /tmp (working folder and HOME)
+    shm: int = 64 * 2**20  # /dev/shm
+    out: int = 0  # /run/ck-out, values handed over (0: not mounted)
+    sockets: int = 2**20  # /run/ck, sockets only
+    max_file: int = 64 * 2**20  # any one file (RLIMIT_FSIZE)
+    memory: int = 0  # bytes for the sandbox and all its children (0: no limit)
+    processes: int = 0  # processes and threads (0: no limit)
+    cpus: float = 0.0  # cores (0: no limit)
+
+
 def find_bwrap() -> str:
     """The path of a working `bwrap`, or raise `SandboxUnavailable` saying how to get one."""
-    import subprocess
-
     path = shutil.which("bwrap")
     if path is None or not sys.platform.startswith("linux"):
         raise SandboxUnavailable(
@@ -96,16 +123,8 @@ def _code_binds(hidden: list[Path]) -> list[Path]:
     return sorted(b for b in binds if not any(b != o and _inside(b, o) for o in binds))
 
 
-def bwrap_argv(
-    bwrap: str, private: Path, hidden: list[Path], memory_gb: float, max_file_mb: float
-) -> list[str]:
-    """The command that starts a kernel in the sandbox (`{connection_file}` is filled in later)."""
-    hidden = [Path(h).resolve() for h in hidden]
-    argv = ["prlimit", f"--fsize={int(max_file_mb * 2**20)}"]
-    if memory_gb > 0:
-        argv.append(f"--as={int(memory_gb * 2**30)}")
-    argv += ["--", bwrap, "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000"]
-    argv += ["--die-with-parent", "--new-session", "--clearenv", "--ro-bind", "/usr", "/usr"]
+def _system(argv: list[str]) -> None:
+    argv += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64"):
         top = Path("/") / name
         if top.is_symlink():
@@ -115,72 +134,99 @@ def bwrap_argv(
     for name in ETC:
         if (Path("/etc") / name).exists():
             argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
-    argv += ["--size", str(int(max_file_mb * 2**20)), "--tmpfs", "/tmp", "--dir", WORKDIR]
-    for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU stays usable, nothing else of /dev
+
+
+def _tmpfs(argv: list[str], size: int, where: str) -> None:
+    argv += ["--size", str(max(size, 4096)), "--tmpfs", where]
+
+
+def bwrap_argv(
+    bwrap: str,
+    hidden: list[Path],
+    sizes: Sizes,
+    command: list[str],
+    ro: list[tuple[Path, str]] = (),
+    info_fd: int | None = None,
+) -> list[str]:
+    """The bwrap command that runs `command` in a sandbox (`ro`: (host path, path inside) binds;
+    `info_fd`: where bwrap writes its child's pid, as JSON)."""
+    hidden = [Path(h).resolve() for h in hidden]
+    argv = [bwrap, *(["--info-fd", str(info_fd)] if info_fd is not None else [])]
+    argv += ["--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000"]
+    argv += ["--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"]
+    _system(argv)
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    _tmpfs(argv, sizes.shm, "/dev/shm")
+    gpus = sorted(Path("/dev").glob("nvidia*"))
+    for dev in gpus:  # a GPU stays usable, nothing else of /dev
         argv += ["--dev-bind", str(dev), str(dev)]
+    argv += ["--remount-ro", "/dev"]
+    for folder in GPU_SYS if gpus else ():
+        argv += ["--ro-bind-try", folder, folder]
+    _tmpfs(argv, sizes.work, "/tmp")
+    argv += ["--dir", WORKDIR]
+    _tmpfs(argv, sizes.sockets, SOCKETS)
+    if sizes.out:
+        _tmpfs(argv, sizes.out, RUN)
     for path in _code_binds(hidden):
         argv += ["--ro-bind", str(path), str(path)]
     for path in hidden:  # in case one lies inside a bound system folder
-        if any(_inside(path, Path(p)) for p in ("/usr", "/etc", "/sys")) and path.is_dir():
+        if any(_inside(path, Path(p)) for p in ("/usr", "/etc")) and path.is_dir():
             argv += ["--tmpfs", str(path)]
-    argv += ["--bind", str(private), str(private), "--chdir", WORKDIR]
+    for host, inside in ro:
+        argv += ["--ro-bind", str(host), inside]
+    argv += ["--remount-ro", "/", "--chdir", WORKDIR]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR, "MPLBACKEND": "agg"}
     env.update({k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)})
+    env["COURSEKIT_DATA"] = WORKDIR + "/data"  # caches: in the sized working folder
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
-    return [*argv, sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    return [*argv, *command]
 
 
-def write_kernelspec(folder: Path, argv: list[str]) -> str:
-    """A kernelspec whose command is `argv`; interrupts go as messages (no signal crosses bwrap)."""
-    spec = folder / KERNEL_NAME
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": argv,
-                "display_name": "coursekit sandbox",
-                "language": "python",
-                "interrupt_mode": "message",
-            }
-        )
-    )
-    return KERNEL_NAME
+def launcher(
+    bwrap: str,
+    hidden: list[Path],
+    sizes: Sizes,
+    command: list[str],
+    folder: Path,
+    ro: list[tuple[Path, str]] = (),
+) -> tuple[list[str], Cgroup | None, str]:
+    """The full command for one sandbox: enter its cgroup, set per-process limits, run bwrap.
 
-
-def kernel_starter(
-    private: Path, hidden: list[Path], memory_gb: float, max_file_mb: float, sandbox: bool = True
-) -> Callable[[], tuple[Any, Any]]:
-    """A function that starts a fresh kernel (and client) for one submission.
-
-    sandbox=False (`--unsafe-no-sandbox`) starts a plain kernel in `private`, as the grader's user.
+    Returns (argv, the cgroup or None, why there is none). bwrap writes its child's pid to
+    `folder/info.json` (see `sandbox_root`).
     """
-    import subprocess
+    group, why = None, ""
+    try:
+        group = create(
+            f"coursekit-{os.getpid()}-{time.monotonic_ns()}",
+            sizes.memory,
+            sizes.processes,
+            sizes.cpus,
+        )
+    except CgroupUnavailable as err:
+        why = str(err)
+    limits = ["prlimit", f"--fsize={sizes.max_file}", "--core=0"]
+    if group is None and sizes.memory:  # address space: a torch process reserves much more
+        limits.append(f"--as={sizes.memory + 8 * 2**30}")
+    argv = [*limits, "--", *bwrap_argv(bwrap, hidden, sizes, command, ro, info_fd=3)]
+    procs = group.procs_files() if group else []
+    return ["sh", "-c", ENTER, "sh", str(folder / "info.json"), *procs, "--", *argv], group, why
 
-    from jupyter_client import KernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
 
-    def start() -> tuple[Any, Any]:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        if sandbox:
-            argv = bwrap_argv(find_bwrap(), private, hidden, memory_gb, max_file_mb)
-            specs = private.parent / "spec"
-            km = KernelManager(
-                kernel_name=write_kernelspec(specs, argv),
-                kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
-                transport="ipc",
-                ip=str(private / "k"),
-                connection_file=str(private / "kernel.json"),
-            )
-            km.start_kernel(**quiet)
-        else:
-            km = KernelManager(kernel_name="python3")
-            km.start_kernel(cwd=str(private), **quiet)
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=120)
-        return km, kc
-
-    return start
+def sandbox_root(folder: Path, wait: float = 30.0, alive=lambda: True) -> Path:  # noqa: ANN001
+    """`/proc/<pid>/root`: the sandbox's file system as the grader sees it, once bwrap started."""
+    info = folder / "info.json"
+    end = time.monotonic() + wait
+    while time.monotonic() < end and alive():
+        try:
+            pid = json.loads(info.read_text())["child-pid"]
+            root = Path(f"/proc/{int(pid)}/root")
+            if (root / SOCKETS.lstrip("/")).is_dir():
+                return root
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.02)
+    raise RuntimeError("the sandbox did not start (bwrap wrote no child pid)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..progress import in_notebook
 from ._common import show_figures_inline
 from .compare import plot_param_counts, plot_tradeoff, plot_variants
-from .curves import LivePlot, plot_histories, plot_history, plot_step_losses
+from .curves import LivePlot, plot_histories, plot_history, plot_runs, plot_step_losses
 from .distributions import plot_embedding_2d, plot_length_histogram
 from .efficiency import plot_data_efficiency, plot_time_to_accuracy
 from .explore import explore
@@ -37,6 +37,7 @@ __all__ = [
     "plot_history",
     "plot_length_histogram",
     "plot_param_counts",
+    "plot_runs",
     "plot_similarity",
     "plot_step_losses",
     "plot_strategies",

@@ -1,20 +1,22 @@
 """Learning curves of one training run or several: loss and metrics per epoch, live during
-`fit` (`LivePlot`), and the first steps of several runs side by side.
-Lessons 00 (the live plot) and 03.
+`fit` (`LivePlot`), the first steps of several runs side by side, and the curves of several
+strategies trained over several seeds (`plot_runs`, one colour per strategy).
+Lessons 00 (the live plot, and how to read curves), 03, 05, 06 and 07.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..history import Callback, FitState, History
 from ..progress import in_notebook
+from ..training.callbacks import Callback, FitState
+from ..training.history import History
 
-__all__ = ["LivePlot", "plot_histories", "plot_history", "plot_step_losses"]
+__all__ = ["LivePlot", "plot_histories", "plot_history", "plot_runs", "plot_step_losses"]
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -54,6 +56,73 @@ def plot_history(history: History, fig: Figure | None = None, title: str = "") -
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def _by_name(runs: Mapping[str, Sequence[History]] | Sequence[dict]) -> dict[str, list[History]]:
+    """{name: [History, ...]} from such a dict or from `strategies.run_strategies` rows."""
+    if isinstance(runs, Mapping):
+        out = {name: list(hs) if isinstance(hs, Sequence) else [hs] for name, hs in runs.items()}
+    else:
+        out = {}
+        for row in runs:
+            out.setdefault(row["strategy"], []).append(row["history"])
+    if not out or not all(h.epochs for hs in out.values() for h in hs):
+        raise ValueError("need runs with at least one recorded epoch each")
+    return out
+
+
+def plot_runs(
+    runs: Mapping[str, Sequence[History]] | Sequence[dict],
+    title: str = "",
+    metric: str = "accuracy",
+) -> Figure:
+    """Learning curves of several strategies, each trained with one or more seeds.
+
+    Left: training loss per step (smoothed; x in epochs) and, at each epoch's end, the
+    validation loss (squares). Right: the validation `metric` per epoch. One colour per
+    strategy; with several seeds, thin lines are the seeds and the thick line their mean.
+    `runs`: `{name: [History, ...]}` or the rows of `strategies.run_strategies`.
+    """
+    by_name = _by_name(runs)
+    fig = Figure(figsize=(11, 3.9))
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    for i, (name, histories) in enumerate(by_name.items()):
+        color = f"C{i}"
+        for h in histories:
+            per_epoch = len(h.steps) / len(h.epochs)
+            window = max(1, len(h.steps) // 12)
+            smooth = _smooth(h.steps, window)
+            x = (np.arange(len(smooth)) + window) / per_epoch
+            ax_loss.plot(x, smooth, color=color, lw=0.8, alpha=0.45)
+        for key, ax, style in (("val_loss", ax_loss, "s--"), (f"val_{metric}", ax_metric, "o-")):
+            curves = [h.metric(key) for h in histories if h.metric(key)]
+            if not curves:
+                continue
+            n = min(len(c) for c in curves)
+            mean = np.mean([c[:n] for c in curves], axis=0)
+            if len(curves) > 1:
+                for c in curves:
+                    ax.plot(range(1, len(c) + 1), c, color=color, lw=0.6, alpha=0.35)
+            ax.plot(range(1, n + 1), mean, style, color=color, lw=2, ms=6,
+                    label=name if ax is ax_metric else None)  # fmt: skip
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="training loss (lines), validation (squares)")
+    ax_metric.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"validation {metric}")
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    seeds = max(len(hs) for hs in by_name.values())
+    if seeds > 1:
+        fig.text(0.5, 0.005, f"thin lines: each of {seeds} seeds; thick: their mean", ha="center",
+                 fontsize=8, color="0.35")  # fmt: skip
+    ncol = min(len(by_name), 4)
+    rows = -(-len(by_name) // ncol)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05 + 0.07 * rows, 1, 1))
+    handles, labels = ax_metric.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, 0.03))  # fmt: skip
     return fig
 
 
@@ -101,6 +170,8 @@ class LivePlot(Callback):
                 from IPython.display import display
 
                 display(self.fig)
+
+
 def plot_histories(
     histories: dict[str, History],
     metric: str = "accuracy",

@@ -3,9 +3,9 @@
 `predict` runs a model over data batch by batch in eval mode (under autocast on a GPU), without
 gradients, and returns all logits and labels on the CPU; `evaluate` turns them into a loss and
 the metrics of `metrics.METRICS`. `fit` validates with `evaluate` after every epoch; under several
-processes it passes Accelerate's `gather`, so every example is counted once. Under
-`$COURSEKIT_MAX_STEPS` (the full-mode check on a CPU) batches past the cap give zero logits of the
-full shape, so memory is checked at full size without running the model on everything.
+processes it passes Accelerate's `gather`, so every example is counted once. Every logit returned
+is the model's output for the example whose label sits next to it: a dry run (`limits.py`, the
+full-mode check on a CPU) only passes fewer batches, and the results are those batches'.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import autocast, resolve_device, resolve_precision
 from .batches import as_loader, check_labels, forward_logits, split_batch, to_device
-from .config import max_steps
-from .device import autocast, resolve_device, resolve_precision
+from .limits import limit_batches
 from .metrics import METRICS
-from .training_step import LossFn
+from .step import LossFn
 
 __all__ = ["evaluate", "predict"]
 
@@ -35,20 +35,16 @@ def predict(
     gather: Callable[[Any], Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All logits and labels for `data` (a DataLoader, or a Dataset batched here), on the CPU.
-    `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched)."""
+    `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched).
+    Under a dry run (`limits.py`) only its first batches are run, and returned."""
     device = resolve_device(device)
     data = as_loader(data, batch_size, False, device, "the evaluation data")
     policy = resolve_precision(precision, device)
     was_training = model.training
     model.eval().to(device)
     logits, labels = [], []
-    cap = max_steps()  # $COURSEKIT_MAX_STEPS (a CPU memory check): zero logits past the cap
-    for i, batch in enumerate(data):
+    for batch in limit_batches(data):
         inputs, y = split_batch(batch)
-        if cap is not None and i >= cap and logits:  # full-size output, model not run
-            logits.append(logits[-1].new_zeros(len(y), *logits[-1].shape[1:]))
-            labels.append(y)
-            continue
         with autocast(device, policy):
             out = forward_logits(model, to_device(inputs, device))
         if gather is not None:

@@ -1,24 +1,6 @@
-"""Strategy sweep: several ways of adapting one pre-trained model, one call each, one tidy table.
-
-A *strategy* is how much of a pre-trained model may change and how fast: a linear probe on cached
-features, the head plus the last blocks, full fine-tuning with discriminative learning rates,
-LoRA, ... `run_strategies` trains each one on the same task with `fit`, tests it on the same
-split and measures what it cost, so the choice between them rests on numbers measured side by
-side instead of folklore. Each row of the result holds:
-
-    strategy, accuracy, macro_f1     on the test split (graded here, never by the strategy)
-    accuracy_se, n_test              the accuracy's binomial standard error on n_test examples
-                                     (two strategies closer than ~2 SE apart are a tie)
-    trainable, total, trainable_pct  parameters (`total` includes a frozen encoder whose
-                                     features were cached: it still runs, once)
-    seconds                          wall time from pre-trained weights to a trained model:
-                                     setup (e.g. feature extraction) + build + training
-    train_seconds, steps, s_per_step the training loop alone (`fit`, no validation pass)
-    peak_mb                          how far training pushed memory above where it started
-                                     (CUDA: allocated tensors; CPU: the process's resident memory)
-    optimizer_state_bytes            what AdamW (or your optimizer) kept per trainable weight
-
-Plot the table with `viz.plot_strategies`.
+"""Running a sweep: every strategy trained on the same task with `fit`, tested on the same split,
+its cost measured, once per seed (see the package docstring for the columns of a row).
+Lessons 05 and 06.
 """
 
 from __future__ import annotations
@@ -37,14 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .claims import accuracy_se
-from .cost import optimizer_state_bytes
-from .device import peak_memory, resolve_device, seed_everything
-from .evaluation import predict
-from .metrics import accuracy, macro_f1
-from .optim import make_optimizer
-from .params import count_parameters
-from .train import fit
+from ..claims import accuracy_se
+from ..cost import optimizer_state_bytes
+from ..device import peak_memory, resolve_device, seed_everything
+from ..params import count_parameters
+from ..training.evaluation import predict
+from ..training.loop import fit
+from ..training.metrics import accuracy, macro_f1
+from ..training.optim import make_optimizer
 
 __all__ = ["Strategy", "run_strategies", "run_strategy"]
 
@@ -58,9 +40,11 @@ class Strategy:
     lr: learning rate of the default optimizer (AdamW over the trainable parameters).
     optimizer: `model -> optimizer` instead, e.g. discriminative learning rates from
         `freezing.param_groups`.
-    data: `(train, test)` for this strategy alone (e.g. cached features for a linear probe); the
-        labels must match the shared splits. Default: the splits given to `run_strategies`.
+    data: `(train, test)` or `(train, test, val)` for this strategy alone (e.g. cached features
+        for a linear probe); the labels must match the shared splits. Default: the splits given
+        to `run_strategies`.
     epochs: overrides the sweep's epochs (a head on cached features can afford many).
+    batch_size: overrides the sweep's batch size (e.g. larger batches for a head on features).
     setup_seconds: one-off work done before the sweep for this strategy, e.g. extracting the
         features it trains on (`features.last_extraction()["compute_seconds"]`); added to seconds.
     frozen_elsewhere: parameters this strategy uses outside its model, e.g. the frozen encoder
@@ -71,8 +55,9 @@ class Strategy:
     build: Callable[[], nn.Module]
     lr: float = 1e-3
     optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None
-    data: tuple[Any, Any] | None = None
+    data: tuple[Any, ...] | None = None
     epochs: int | None = None
+    batch_size: int | None = None
     setup_seconds: float = 0.0
     frozen_elsewhere: int = 0
 
@@ -111,14 +96,20 @@ def run_strategy(
     device: torch.device | str | None = None,
     seed: int = 0,
     checkpoints: str | Path | None = None,
+    val: Any = None,
 ) -> tuple[dict[str, Any], nn.Module]:
     """Build, train and test one strategy; return (its row, the trained model). See the module
-    docstring for the columns. `checkpoints`: a folder; the strategy's `fit` checkpoints into a
-    subfolder named for it and resumes from there (a resumed run's `seconds` counts only the
-    part trained in this session; `train_seconds` comes from the restored history)."""
+    docstring for the columns. `val`: validation data scored after every epoch (the learning
+    curves in `row["history"]`; a strategy with its own `data` is validated on its third item,
+    if any). `checkpoints`: a folder; the strategy's `fit` checkpoints into a subfolder named
+    for it and resumes from there (a resumed run's `seconds` counts only the part trained in
+    this session; `train_seconds` comes from the restored history)."""
     device = resolve_device(device)
-    train, test = strategy.data if strategy.data is not None else (train, test)
+    if strategy.data is not None:
+        train, test, *own_val = strategy.data
+        val = own_val[0] if own_val else None
     epochs = strategy.epochs if strategy.epochs is not None else epochs
+    batch_size = strategy.batch_size if strategy.batch_size is not None else batch_size
     _release_freed_memory()
     seed_everything(seed)
     start = time.perf_counter()
@@ -134,6 +125,7 @@ def run_strategy(
         history = fit(
             model,
             train,
+            val,
             epochs=epochs,
             optimizer=opt,
             batch_size=batch_size,
@@ -149,6 +141,7 @@ def run_strategy(
     acc = accuracy(logits, labels)
     row = {
         "strategy": strategy.name,
+        "seed": seed,
         "accuracy": acc,
         "accuracy_se": accuracy_se(acc, len(labels)),
         "n_test": len(labels),
@@ -163,6 +156,8 @@ def run_strategy(
         "peak_mb": mem.increase_mb,
         "optimizer_state_bytes": optimizer_state_bytes(opt),
         "epochs": len(history.epochs),
+        "correct": (logits.argmax(1) == labels).float().numpy(),
+        "history": history,
     }
     return row, model
 
@@ -183,38 +178,60 @@ def run_strategies(
     batch_size: int = 16,
     device: torch.device | str | None = None,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    val: Any = None,
     progress: bool = True,
     checkpoints: str | Path | None = None,
+    on_trained: Callable[[dict[str, Any], nn.Module], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
-    """Run every strategy on the same task: `(rows, models)`, one row and one trained model per
-    strategy, in the order given. `train` / `test` are datasets `fit` accepts (a strategy may
-    bring its own, see `Strategy.data`); every strategy starts from the same seed.
-    `checkpoints`: a folder (e.g. `drive.resumable("06", "strategies")`); each strategy resumes
-    from its own subfolder, so a disconnect costs at most one epoch of one strategy."""
+    """Run every strategy on the same task: `(rows, models)`, one row per strategy and seed (in
+    the order given, seed by seed) and the trained model of every strategy's first seed.
+
+    `train` / `test` (/ `val`, scored after every epoch) are datasets `fit` accepts (a strategy
+    may bring its own, see `Strategy.data`); every strategy starts from the same seed. `seeds`:
+    several seeds, e.g. (0, 1, 2), for `summarize` and `difference`; default `(seed,)`.
+    `on_trained(row, model)` is called after each run (e.g. to measure something on every
+    seed's model without keeping them all). `checkpoints`: a folder (e.g.
+    `drive.resumable("06", "strategies")`); each strategy (and seed, with several) resumes from
+    its own subfolder, so a disconnect costs at most one epoch of one run."""
     if not strategies:
         raise ValueError("no strategies given: pass a list of Strategy(name, build, ...)")
     names = [s.name for s in strategies]
     if len(set(names)) != len(names):
         raise ValueError(f"strategy names must be unique, got {names}")
+    seeds = list(seeds) if seeds is not None else [seed]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     truth = _labels(test)
-    rows, models = [], {}
     for strategy in strategies:
         if strategy.data is not None and not torch.equal(_labels(strategy.data[1]), truth):
             raise ValueError(
                 f"strategy {strategy.name!r} brings its own test data with other labels: every "
                 "strategy must be tested on the same examples (e.g. the features of the test split)"
             )
-        row, model = run_strategy(
-            strategy, train, test, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
-            checkpoints=checkpoints,
-        )  # fmt: skip
-        rows.append(row)
-        models[strategy.name] = model
-        if progress:
-            print(
-                f"{row['strategy']:>28} | accuracy {row['accuracy']:.3f} ± "
-                f"{row['accuracy_se']:.3f} | {row['steps']:>4} steps | "
-                f"{row['trainable']:>11,} trainable | {row['seconds']:6.1f} s | "
-                f"peak +{row['peak_mb']:.0f} MB"
-            )
+    rows, models = [], {}
+    for s in seeds:
+        folder = checkpoints
+        if checkpoints is not None and len(seeds) > 1:
+            folder = Path(checkpoints) / f"seed{s}"
+        for strategy in strategies:
+            row, model = run_strategy(
+                strategy, train, test, epochs=epochs, batch_size=batch_size, device=device,
+                seed=s, checkpoints=folder, val=val,
+            )  # fmt: skip
+            rows.append(row)
+            models.setdefault(strategy.name, model)
+            if on_trained is not None:
+                on_trained(row, model)
+            if progress:
+                _print_row(row, len(seeds) > 1)
     return rows, models
+
+
+def _print_row(row: dict[str, Any], with_seed: bool) -> None:
+    seed = f" | seed {row['seed']}" if with_seed else ""
+    print(
+        f"{row['strategy']:>28}{seed} | accuracy {row['accuracy']:.3f} ± "
+        f"{row['accuracy_se']:.3f} | {row['steps']:>4} steps | {row['trainable']:>11,} trainable "
+        f"| {row['seconds']:6.1f} s | peak +{row['peak_mb']:.0f} MB"
+    )

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .callbacks import Callback
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .history import Callback, History
+from .history import History
 from .optim import settings_differences
 
 __all__ = ["callback_states", "resume_problems", "resume_run", "save_run"]

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .datasets import ImageDataset, Split, prepare_images
-from .device import dataloader_kwargs
+from ..datasets import ImageDataset, Split, prepare_images
+from ..device import dataloader_kwargs
 
 __all__ = [
     "ImageBatches",

@@ -1,23 +1,24 @@
 """`fit`: one readable training loop for every lesson (00, 02-06), vision and text alike.
 
-Read `fit` top to bottom: it is a short driver over named steps. `_prepare` (device, precision,
+Read `fit` top to bottom: it is a short driver over named steps. Its keywords become a
+`FitConfig` (fit_config.py: each setting typed and checked once). `_prepare` (device, precision,
 data, optimizer, callbacks, resume from a checkpoint) -> for each epoch: `_train_epoch` (one
-`training_step.train_step` per batch: forward under autocast, scaled backward, accumulate, clip,
-step) -> `_validate` (`evaluation.evaluate`) -> `_record` (the epoch's numbers, then the
-callbacks that watch them: early stopping, the best weights) -> `_checkpoint` -> `on_epoch_end`
-callbacks. Batches are
-`(inputs, labels)` tuples (vision) or dicts with a "labels" key (Hugging Face models); models
-return logits or an object with `.logits`.
+`step.train_step` per batch: forward under autocast, scaled backward, accumulate, clip, step)
+-> `_validate` (`evaluation.evaluate`) -> `_record` (the epoch's numbers, then the callbacks that
+watch them: early stopping, the best weights) -> `_checkpoint` -> `on_epoch_end` callbacks.
+Batches are `(inputs, labels)` tuples (vision) or dicts with a "labels" key (Hugging Face
+models); models return logits or an object with `.logits`.
 
 Under `accelerate launch` / `torchrun` with several processes the same loop runs in each through
-Accelerate (DDP model, sharded data, gathered metrics, output from the main process only): the
-few lines that differ mention `acc`, and `distributed.py` explains them.
+Accelerate (DDP model, sharded data, gathered metrics, output from the main process only). The
+loop does not branch on it: `run.backend` (backends.py) answers the few questions whose answer
+differs, and `distributed.py` explains what Accelerate does.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import distributed
+from ..device import prefer_channels_last, resolve_precision
+from ..progress import progress_bar
+from .backends import Backend, for_this_process
 from .batches import as_loader, check_labels, split_batch, to_device
-from .callbacks import BestWeights, EarlyStopping, StepLimit
-from .config import max_steps
-from .device import prefer_channels_last, resolve_device, resolve_precision
+from .callbacks import BestWeights, Callback, EarlyStopping, FitState
 from .evaluation import evaluate
-from .history import Callback, FitState, History
+from .fit_config import FitConfig
+from .history import History
+from .limits import fit_callbacks
 from .optim import make_optimizer, optimizer_settings
-from .progress import progress_bar
 from .resume import resume_run, save_run
-from .training_step import LossFn, StepSetup, check_finite, train_step
+from .step import LossFn, StepSetup, check_finite, train_step
 
 __all__ = ["fit"]
 
@@ -82,19 +84,21 @@ def fit(
         refused with the differences listed.
     restore_best: load the best epoch's weights into `model` at the end.
     A NaN or infinite loss stops training with an error naming the step, before any checkpoint.
-    Several processes (`accelerate launch`, `torchrun`): see `coursekit.distributed`; each process
+    Several processes (`accelerate launch`, `torchrun`): see `training.backends`; each process
     uses its launcher-given device, `batch_size` is per process, callbacks run in every process.
+    The keywords are `FitConfig`'s fields, checked there before anything trains.
     """
-    run = _prepare(
-        model, train_data, val_data, epochs=epochs, lr=lr, optimizer=optimizer,
-        scheduler=scheduler, scheduler_interval=scheduler_interval, loss_fn=loss_fn,
-        batch_size=batch_size, device=device, precision=precision,
-        grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm, metrics=metrics,
-        monitor=monitor, early_stopping=early_stopping, checkpoint_dir=checkpoint_dir,
-        restore_best=restore_best, callbacks=callbacks, progress=progress, log_every=log_every,
+    config = FitConfig(
+        epochs=epochs, lr=lr, optimizer=optimizer, scheduler=scheduler,
+        scheduler_interval=scheduler_interval, loss_fn=loss_fn, batch_size=batch_size,
+        device=device, precision=precision, grad_accum_steps=grad_accum_steps,
+        max_grad_norm=max_grad_norm, metrics=metrics, monitor=monitor,
+        early_stopping=early_stopping, checkpoint_dir=checkpoint_dir, restore_best=restore_best,
+        callbacks=callbacks, progress=progress, log_every=log_every,
     )  # fmt: skip
+    run = _prepare(model, train_data, val_data, config, for_this_process())
     state = run.state
-    for epoch in range(state.epoch, epochs):
+    for epoch in range(state.epoch, config.epochs):
         state.epoch = epoch
         record = _train_epoch(run)
         record.update(_validate(run))
@@ -112,77 +116,67 @@ class _Run:
     """Everything one `fit` call works with, built once by `_prepare`."""
 
     model: nn.Module  # the plain model: what is saved and restored
+    config: FitConfig
+    backend: Backend  # one process, or one of several under Accelerate
     setup: StepSetup  # what trains (setup.model is the DDP-wrapped model when launched)
     state: FitState
     callbacks: list[Callback]  # fit's own (best weights, early stopping) around the user's
     train_loader: Any
     val_loader: Any
-    scheduler: Any
-    scheduler_interval: str
-    metrics: Sequence[str]
     monitor: str
     optimizer_settings: dict[str, Any]
-    checkpoint_dir: Path | None
-    progress: bool
-    log_every: int
-    precision: str
-    acc: Any = None  # Accelerate's Accelerator when launched, else None
-    gather: Callable[[Any], Any] | None = None
+    progress: bool  # config.progress, in the main process only
     n_out: int | None = None  # the model's number of outputs, known after the first batch
     epoch_start: float = 0.0
 
 
-def _prepare(model: nn.Module, train_data: Any, val_data: Any, **o: Any) -> _Run:
+def _prepare(
+    model: nn.Module, train_data: Any, val_data: Any, config: FitConfig, backend: Backend
+) -> _Run:
     """Device, precision, data, optimizer, callbacks; resume from `last.safetensors` if any."""
-    acc = distributed.accelerator() if distributed.launched() else None  # None: one process
-    main = acc is None or acc.is_main_process  # the one process that prints and saves
-    device = resolve_device(acc.device if acc is not None else o["device"])
+    device = backend.device(config.device)
     model.to(device)
     prefer_channels_last(model, device)  # NHWC for CNNs on CUDA (faster under AMP)
-    policy = resolve_precision(o["precision"], device)
-    one = acc is None  # several processes: Accelerate shards DataLoaders, so keep them
-    train_loader = as_loader(train_data, o["batch_size"], True, device, "train_data", on_device=one)
+    policy = resolve_precision(config.precision, device)
+    size, on_device = config.batch_size, backend.on_device
+    train_loader = as_loader(train_data, size, True, device, "train_data", on_device=on_device)
     val_loader = None
     if val_data is not None:
-        val_loader = as_loader(val_data, o["batch_size"], False, device, "val_data", on_device=one)
-    optimizer = o["optimizer"] or make_optimizer(model, o["lr"], device=device)
-    monitor = o["monitor"] or ("val_loss" if val_loader is not None else "train_loss")
-    ckpt_dir = Path(o["checkpoint_dir"]) if o["checkpoint_dir"] is not None else None
-    callbacks = _with_builtin_callbacks(o, monitor, ckpt_dir)
+        val_loader = as_loader(val_data, size, False, device, "val_data", on_device=on_device)
+    optimizer = config.optimizer or make_optimizer(model, config.lr, device=device)
+    monitor = config.monitor_for(val_loader is not None)
     setup = StepSetup.create(
-        model, optimizer, device, policy, loss_fn=o["loss_fn"],
-        grad_accum_steps=o["grad_accum_steps"], max_grad_norm=o["max_grad_norm"],
+        model, optimizer, device, policy, loss_fn=config.loss_fn,
+        grad_accum_steps=config.grad_accum_steps, max_grad_norm=config.max_grad_norm,
     )  # fmt: skip
-    state = FitState(model, optimizer, History(), o["epochs"], main=main)
     run = _Run(
-        model, setup, state, callbacks, train_loader, val_loader, o["scheduler"],
-        o["scheduler_interval"], o["metrics"], monitor, optimizer_settings(optimizer), ckpt_dir,
-        o["progress"] and main, o["log_every"], o["precision"], acc,
+        model=model, config=config, backend=backend, setup=setup,
+        state=FitState(model, optimizer, History(), config.epochs, main=backend.main),
+        callbacks=_with_builtin_callbacks(config, monitor), train_loader=train_loader,
+        val_loader=val_loader, monitor=monitor, optimizer_settings=optimizer_settings(optimizer),
+        progress=config.progress and backend.main,
     )  # fmt: skip
     _resume(run)
-    if acc is not None:  # `model` stays the plain module inside DDP: that is what gets saved
-        setup.model, setup.optimizer, run.train_loader, run.val_loader = distributed.prepare(
-            acc, model, optimizer, run.train_loader, run.val_loader
-        )
-        setup.backward, run.gather = acc.backward, acc.gather_for_metrics
-        state.optimizer = setup.optimizer
-    state.step = len(state.history.steps) // o["grad_accum_steps"]
-    for cb in callbacks:
-        cb.on_fit_start(state)
+    # several processes: DDP around `model` (which stays the plain module: what gets saved)
+    run.train_loader, run.val_loader = backend.prepare(setup, run.train_loader, run.val_loader)
+    run.state.optimizer = setup.optimizer
+    run.state.step = len(run.state.history.steps) // config.grad_accum_steps
+    for cb in run.callbacks:
+        cb.on_fit_start(run.state)
     return run
 
 
-def _with_builtin_callbacks(o: dict[str, Any], monitor: str, ckpt_dir: Path | None) -> list:
+def _with_builtin_callbacks(config: FitConfig, monitor: str) -> list[Callback]:
     """fit's own callbacks around the user's: the best weights first (saved before anyone
-    reads them), early stopping last (its message follows the epoch's other output)."""
+    reads them), early stopping last (its message follows the epoch's other output), then what
+    a dry run installed from the outside adds (`limits.py`: a step cap)."""
     first: list[Callback] = []
-    if ckpt_dir is not None or o["restore_best"]:
-        best = ckpt_dir / "best.safetensors" if ckpt_dir is not None else None
-        first.append(BestWeights(monitor, best, restore=o["restore_best"]))
-    last = [EarlyStopping(monitor, o["early_stopping"])] if o["early_stopping"] else []
-    if max_steps() is not None:  # $COURSEKIT_MAX_STEPS: the full-mode check on a CPU
-        last.append(StepLimit(max_steps()))
-    return [*first, *o["callbacks"], *last]
+    folder = config.checkpoint_path
+    if folder is not None or config.restore_best:
+        best = folder / "best.safetensors" if folder is not None else None
+        first.append(BestWeights(monitor, best, restore=config.restore_best))
+    last = [EarlyStopping(monitor, config.early_stopping)] if config.early_stopping else []
+    return [*first, *config.callbacks, *last, *fit_callbacks()]
 
 
 def _train_epoch(run: _Run) -> dict[str, float]:
@@ -208,15 +202,15 @@ def _train_epoch(run: _Run) -> dict[str, float]:
         if run.n_out is None:
             run.n_out = logits.shape[-1] if logits.ndim == 2 else None
         if update:
-            if run.scheduler is not None and run.scheduler_interval == "step":
-                run.scheduler.step()
+            if run.config.scheduler is not None and run.config.scheduler_interval == "step":
+                run.config.scheduler.step()
             state.step += 1
         losses.append(loss)
         if setup.loss_fn is None:
             correct += (logits.argmax(-1) == labels).sum()
             seen += len(labels)
         state.loss = loss
-        sync = run.progress and i % run.log_every == 0  # the only per-step host sync, for display
+        sync = run.progress and i % run.config.log_every == 0  # the one per-step host sync
         if device.type == "cpu" or sync:  # on the CPU a check costs nothing
             checked = check_finite(losses, checked, state, inputs)
         for cb in run.callbacks:
@@ -233,8 +227,8 @@ def _train_epoch(run: _Run) -> dict[str, float]:
             "runs out after one pass: pass a DataLoader, a Dataset or a list of batches."
         )
     check_finite(losses, checked, state)
-    if run.scheduler is not None and run.scheduler_interval == "epoch":
-        run.scheduler.step()
+    if run.config.scheduler is not None and run.config.scheduler_interval == "epoch":
+        run.config.scheduler.step()
     return _training_numbers(run, losses, correct, seen)
 
 
@@ -243,8 +237,8 @@ def _training_numbers(
 ) -> dict[str, float]:
     """The epoch's per-step losses into the history; its mean loss and accuracy (all processes)."""
     step_losses = torch.stack(losses).float()
-    if run.acc is not None:  # every process records the same numbers, those of all processes
-        step_losses, correct, seen = distributed.combine(run.acc, step_losses, correct, seen)
+    # several processes: every one records the same numbers, those of all processes
+    step_losses, correct, seen = run.backend.combine(step_losses, correct, seen)
     step_losses = step_losses.cpu()
     run.state.history.steps.extend(step_losses.tolist())
     record: dict[str, float] = {
@@ -262,8 +256,8 @@ def _validate(run: _Run) -> dict[str, float]:
         return {}
     setup = run.setup
     val = evaluate(
-        setup.model, run.val_loader, setup.device, run.metrics, setup.loss_fn, run.precision,
-        gather=run.gather,
+        setup.model, run.val_loader, setup.device, run.config.metrics, setup.loss_fn,
+        run.config.precision, gather=run.backend.gather,
     )  # fmt: skip
     return {f"val_{k}": v for k, v in val.items()}
 
@@ -288,24 +282,25 @@ def _record(run: _Run, record: dict[str, float]) -> None:
 
 def _checkpoint(run: _Run) -> None:
     """Write `last.safetensors` (main process only); every process waits until it is written."""
-    if run.checkpoint_dir is not None and run.state.main:
+    folder = run.config.checkpoint_path
+    if folder is not None and run.state.main:
         save_run(
-            run.checkpoint_dir / "last.safetensors", run.model, run.setup.optimizer,
-            run.scheduler, run.setup.scaler, epoch=run.state.epoch, history=run.state.history,
+            folder / "last.safetensors", run.model, run.setup.optimizer, run.config.scheduler,
+            run.setup.scaler, epoch=run.state.epoch, history=run.state.history,
             monitor=run.monitor, optimizer_settings=run.optimizer_settings,
             callbacks=run.callbacks,
         )  # fmt: skip
-    if run.acc is not None:
-        run.acc.wait_for_everyone()  # no process reads a checkpoint still being written
+    run.backend.wait()  # several processes: none reads a checkpoint still being written
 
 
 def _resume(run: _Run) -> None:
     """Continue from `last.safetensors` in the checkpoint folder, if there is one."""
-    path = run.checkpoint_dir / "last.safetensors" if run.checkpoint_dir is not None else None
+    folder = run.config.checkpoint_path
+    path = folder / "last.safetensors" if folder is not None else None
     if path is None or not path.exists():
         return
     run.state.history, run.state.epoch = resume_run(
-        path, run.model, run.setup.optimizer, run.scheduler, run.setup.scaler,
+        path, run.model, run.setup.optimizer, run.config.scheduler, run.setup.scaler,
         monitor=run.monitor, optimizer_settings=run.optimizer_settings, callbacks=run.callbacks,
     )  # fmt: skip
     if run.state.main:
@@ -316,6 +311,5 @@ def _finish(run: _Run) -> History:
     """The end of training: callbacks (e.g. restoring the best weights), free Accelerate's hold."""
     for cb in run.callbacks:
         cb.on_fit_end(run.state)
-    if run.acc is not None:
-        run.acc.free_memory()  # let go of this run's model, optimizer and loaders
+    run.backend.release()
     return run.state.history

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import PrecisionPolicy, autocast
 from .batches import check_labels, describe_inputs, forward_logits
-from .device import PrecisionPolicy, autocast
 
 __all__ = ["LossFn", "StepSetup", "check_finite", "first_nonfinite", "train_step"]
 

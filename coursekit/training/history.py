@@ -1,19 +1,16 @@
-"""What a training run leaves behind (`History`) and how to hook into one (`Callback`).
+"""What a training run leaves behind: its `History`, the per-step losses and one record per epoch.
 
-`fit` reports through callbacks so that training never imports plotting: the live learning-curve
-plot in `viz` is just a callback, and so are early stopping and best-checkpoint saving
-(`callbacks.py`). Every lesson that trains reads a `History`.
+`fit` returns it and writes it into every checkpoint (`resume.py`); plots (`viz.plot_history`) and
+tables read it, and callbacks (`callbacks.py`) see it grow during training. Every lesson that
+trains (00, 02-06) reads a `History`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import torch
-
-__all__ = ["Callback", "FitState", "History"]
+__all__ = ["History"]
 
 
 @dataclass
@@ -72,54 +69,3 @@ class History:
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
         fmt = "  ".join(f"{{:>{w}}}" for w in widths)
         return "\n".join([fmt.format(*cols)] + [fmt.format(*r) for r in rows])
-
-
-@dataclass
-class FitState:
-    """What a callback sees during `fit`.
-
-    Set `stop = True` to end training after this epoch (early stopping does), or
-    `stop_now = True` in `on_step_end` to end it right after this step (the epoch is then
-    recorded, evaluated and checkpointed as usual, from the batches it trained on).
-    """
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    history: History
-    epochs: int
-    epoch: int = 0
-    step: int = 0  # optimizer steps taken so far
-    loss: torch.Tensor | None = None  # last micro-batch loss (a device tensor: no host sync)
-    stop: bool = False
-    stop_now: bool = False
-    main: bool = True  # the one process that prints and saves (always True in one process)
-
-
-class Callback:
-    """Override any of these; each receives the live `FitState`. Per epoch, `fit` calls
-    `on_evaluate_end` once the epoch's record (train and validation metrics) is in
-    `state.history`, then saves the checkpoint, then calls `on_epoch_end`.
-
-    A callback with state that must survive a resume (early stopping's patience count, the best
-    value so far) returns it from `state_dict` (numbers, strings, lists, dicts, tensors); `fit`
-    stores it in the checkpoint under `state_key` and hands it back to `load_state_dict`.
-    """
-
-    @property
-    def state_key(self) -> str:
-        return type(self).__name__
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-    def on_fit_start(self, state: FitState) -> None: ...
-
-    def on_step_end(self, state: FitState) -> None: ...
-
-    def on_evaluate_end(self, state: FitState) -> None: ...
-
-    def on_epoch_end(self, state: FitState) -> None: ...
-
-    def on_fit_end(self, state: FitState) -> None: ...

@@ -1,4 +1,10 @@
-"""Early stopping and keeping the best epoch's weights: the two callbacks `fit` adds for you.
+"""Hooking into `fit`: the `Callback` interface, the `FitState` it sees, the callbacks fit adds.
+
+`fit` reports through callbacks so that training never imports plotting: the live learning-curve
+plot in `viz` is just a callback, and so are early stopping and best-checkpoint saving. Lessons
+04 (gradual unfreezing) and 00 (the live plot) write their own.
+
+Early stopping and keeping the best epoch's weights are the two callbacks `fit` adds for you.
 
 Both watch one number of the epoch record, the *monitor* (`fit`'s default: "val_loss", or
 "train_loss" without validation data): lower is better for a loss, higher for anything else.
@@ -9,22 +15,82 @@ into the model at the end (`restore_best=True`). Their state (the best value so 
 without improvement) goes into every checkpoint, so a resumed run stops exactly where the
 uninterrupted run would have (like Lightning's `EarlyStopping.state_dict()`). Lessons 00, 03-06.
 
-`StepLimit(n)` ends a run after n optimizer steps: `fit` adds it when `$COURSEKIT_MAX_STEPS` is
-set, for the full-mode check on a CPU (`coursekit course --mode full --max-steps N`), which runs
-every notebook at full-mode data sizes but cuts each training run short.
+`StepLimit(n)` ends a run after n optimizer steps: `fit` adds it in a dry run (`limits.py`), the
+full-mode check on a CPU (`coursekit course --mode full --max-steps N`), which runs every notebook
+at full-mode data sizes but cuts each training run short.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .checkpoint import load_weights, save_weights
-from .history import Callback, FitState
+from .history import History
 
-__all__ = ["BestWeights", "EarlyStopping", "StepLimit", "improved", "monitored_value"]
+__all__ = [
+    "BestWeights",
+    "Callback",
+    "EarlyStopping",
+    "FitState",
+    "StepLimit",
+    "improved",
+    "monitored_value",
+]
+
+
+@dataclass
+class FitState:
+    """What a callback sees during `fit`.
+
+    Set `stop = True` to end training after this epoch (early stopping does), or
+    `stop_now = True` in `on_step_end` to end it right after this step (the epoch is then
+    recorded, evaluated and checkpointed as usual, from the batches it trained on).
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    history: History
+    epochs: int
+    epoch: int = 0
+    step: int = 0  # optimizer steps taken so far
+    loss: torch.Tensor | None = None  # last micro-batch loss (a device tensor: no host sync)
+    stop: bool = False
+    stop_now: bool = False
+    main: bool = True  # the one process that prints and saves (always True in one process)
+
+
+class Callback:
+    """Override any of these; each receives the live `FitState`. Per epoch, `fit` calls
+    `on_evaluate_end` once the epoch's record (train and validation metrics) is in
+    `state.history`, then saves the checkpoint, then calls `on_epoch_end`.
+
+    A callback with state that must survive a resume (early stopping's patience count, the best
+    value so far) returns it from `state_dict` (numbers, strings, lists, dicts, tensors); `fit`
+    stores it in the checkpoint under `state_key` and hands it back to `load_state_dict`.
+    """
+
+    @property
+    def state_key(self) -> str:
+        return type(self).__name__
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def on_fit_start(self, state: FitState) -> None: ...
+
+    def on_step_end(self, state: FitState) -> None: ...
+
+    def on_evaluate_end(self, state: FitState) -> None: ...
+
+    def on_epoch_end(self, state: FitState) -> None: ...
+
+    def on_fit_end(self, state: FitState) -> None: ...
 
 
 def improved(value: float, best: float | None, monitor: str) -> bool:
