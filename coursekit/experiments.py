@@ -16,8 +16,8 @@ The methods live in modules named for their concept, and are re-exported here:
                       weights; image_batches
     baselines.py      cnn_method, bag_of_words_method: small from-scratch models that learn from
                       few examples, the fair baselines that show what pre-training is worth
-    gaps.py           mean_accuracy, gap, gap_change, seed_table, gap_sentence: the table read
-                      over seeds (Measures, tables, sentences)
+    gaps.py           mean_accuracy, gap, gap_change, seed_table, gap_sentence, show_transfer:
+                      the table read over seeds (Measures, tables, sentences)
     training/         ImageBatches (batches.py), make_optimizer (optim.py: the optimizer every
                       method trains with); freezing/batchnorm.py recalibrate_batchnorm
 """
@@ -37,7 +37,7 @@ from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
 from .full_training import Method, from_scratch, image_batches, train_method
-from .gaps import gap, gap_change, gap_sentence, mean_accuracy, seed_table
+from .gaps import gap, gap_change, gap_sentence, mean_accuracy, seed_table, show_transfer
 from .probes import Standardize, linear_probe, probe_method
 from .training.batches import ImageBatches
 from .training.metrics import accuracy, macro_f1
@@ -64,6 +64,7 @@ __all__ = [
     "probe_method",
     "recalibrate_batchnorm",
     "seed_table",
+    "show_transfer",
     "subsample_indices",
     "to_markdown",
     "train_method",

@@ -13,6 +13,7 @@ seeds decide a difference of a few points. Lessons 02 and 03.
     gap_change(rows, "probe", "scratch", 5, 100)      gap at 5 minus gap at 100 per class
     seed_table(rows)                                  one row per method and size, over seeds
     gap_sentence(rows, "probe", "scratch")            the gap at every size, in words
+    show_transfer(rows, "probe", "scratch", 0.1)      lesson 02's phenomena, checked (claims.shows)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from .claims import Measure, fmt, over_seeds
 
-__all__ = ["gap", "gap_change", "gap_sentence", "mean_accuracy", "seed_table"]
+__all__ = ["gap", "gap_change", "gap_sentence", "mean_accuracy", "seed_table", "show_transfer"]
 
 Rows = Sequence[Mapping[str, Any]]
 
@@ -100,3 +101,28 @@ def gap_sentence(rows: Rows, a: str, b: str) -> str:
     gaps = [(n, gap(rows, a, b, n)) for n in sizes]
     parts = [f"{g.mean:+.3f} ± {g.se:.3f} with {n} per class" for n, g in gaps]
     return f"{a} minus {b}: {', '.join(parts)} ({gaps[0][1].seeds} seeds)"
+
+
+def show_transfer(rows: Rows, pre: str, scratch: str, chance: float, task: str = "") -> list:
+    """Lesson 02's phenomena on one data-efficiency table, each checked with `claims.shows`
+    (a tie or the opposite raises, so a run that stops showing them fails):
+
+    0. the from-scratch baseline learned: above twice chance at the smallest size;
+    1. at the smallest size, `pre` beats `scratch` (the paired gap is above 0);
+    2. the gap closes from the smallest to the largest size (`gap_change` above 0).
+
+    Returns the verdicts of 1 and 2. The lesson's notebook and its slow test both call this.
+    """
+    from .claims import shows
+
+    sizes = sorted({int(r["shots"]) for r in rows if r["method"] == scratch})
+    few, many = sizes[0], sizes[-1]
+    at = f"{task}: " if task else ""
+    learned = f"{at}the from-scratch baseline learned, above twice chance with {few} per class"
+    shows(learned, mean_accuracy(rows, scratch, few), 2 * chance, names=(scratch, "twice chance"))
+    beats = f"{at}with {few} per class, {pre} beats {scratch}"
+    closes = f"{at}the gap closes from {few} to {many} per class"
+    return [
+        shows(beats, gap(rows, pre, scratch, few), names=(f"{pre} - {scratch}", "0")),
+        shows(closes, gap_change(rows, pre, scratch, few, many), names=("shrink", "0")),
+    ]

@@ -144,6 +144,28 @@ def test_gaps_pair_seeds_and_test_examples():
         ex.gap(rows[:-1], "pre", "scratch", 9)
 
 
+def answers(n_right: int, n: int = 200) -> list[int]:
+    return [1] * n_right + [0] * (n - n_right)
+
+
+def test_show_transfer_checks_lesson_02s_phenomena(capsys):
+    from coursekit.claims import ClaimContradicted, PhenomenonNotShown
+
+    right = {("pre", 1): 150, ("scratch", 1): 70, ("pre", 20): 180, ("scratch", 20): 178}
+    rows = rows_from({(m, n, s): answers(k + s) for (m, n), k in right.items() for s in range(3)})
+    learned, closes = ex.show_transfer(rows, "pre", "scratch", chance=0.1, task="toy")
+    assert learned.winner is not None and closes.winner is not None
+    assert "toy: with 1 per class, pre beats scratch" in capsys.readouterr().out
+    tie = {**right, ("scratch", 1): 150}  # no gap at the smallest size
+    with pytest.raises((PhenomenonNotShown, ClaimContradicted)):
+        ex.show_transfer(rows_from({(m, n, s): answers(k + s) for (m, n), k in tie.items()
+                                    for s in range(3)}), "pre", "scratch", chance=0.1)  # fmt: skip
+    at_chance = {**right, ("scratch", 1): 25}  # a baseline that learned nothing is refused
+    with pytest.raises(ClaimContradicted):
+        ex.show_transfer(rows_from({(m, n, s): answers(k + s) for (m, n), k in at_chance.items()
+                                    for s in range(3)}), "pre", "scratch", chance=0.1)  # fmt: skip
+
+
 def test_data_efficiency_keeps_each_test_answer():
     train, test = word_splits(4, 0), word_splits(3, 1)
 
