@@ -160,8 +160,8 @@ def test_show_transfer_checks_lesson_02s_phenomena(capsys):
     with pytest.raises((PhenomenonNotShown, ClaimContradicted)):
         ex.show_transfer(rows_from({(m, n, s): answers(k + s) for (m, n), k in tie.items()
                                     for s in range(3)}), "pre", "scratch", chance=0.1)  # fmt: skip
-    at_chance = {**right, ("scratch", 1): 25}  # a baseline that learned nothing is refused
-    with pytest.raises(ClaimContradicted):
+    at_chance = {**right, ("scratch", 1): 20}  # a baseline that learned nothing is refused
+    with pytest.raises((PhenomenonNotShown, ClaimContradicted)):
         ex.show_transfer(rows_from({(m, n, s): answers(k + s) for (m, n), k in at_chance.items()
                                     for s in range(3)}), "pre", "scratch", chance=0.1)  # fmt: skip
 

@@ -3,11 +3,9 @@ nearest class mean, the feature cache, and a decision made from the run's own nu
 
 from __future__ import annotations
 
-import re
-
 import torch
 
-from .core import Wrong, expect_number, expect_type, question
+from .core import Wrong, expect_decision, expect_number, expect_type, question
 
 OUTCOMES = ("pre-trained", "scratch", "tie")
 
@@ -93,12 +91,8 @@ def _decide(answer, *, rows, pre, scratch, shots) -> str:
     from ..claims import compare
     from ..gaps import gap
 
-    expect_type(answer, tuple, "(route, why)")
-    route, why = answer
-    expect_type(route, str, "route", f"one of {ROUTES}")
-    expect_type(why, str, "why", "one sentence")
-    if route not in ROUTES:
-        raise Wrong(f"{route!r} is not a route.", f"use one of {ROUTES}.")
+    example = "e.g. the gap at that size with its ±, or the seconds each route trained."
+    route = expect_decision(answer, "route", ROUTES, example)
     g = gap(rows, pre, scratch, shots)
     v = compare("gap", g, "no gap", 0.0, se_b=0.0)
     ahead = None if v.winner is None else ("pre-trained" if g.mean > 0 else "from scratch")
@@ -113,11 +107,6 @@ def _decide(answer, *, rows, pre, scratch, shots) -> str:
             f"at {shots} per class the two are within noise of each other, so accuracy does not "
             "favour the from-scratch CNN.",
             "with a tie in accuracy, what else differs between the routes (section 8)?",
-        )
-    if len(why.split()) < 6 or not re.search(r"\d", why):
-        raise Wrong(
-            "`why` should be a sentence that quotes this run's numbers.",
-            "e.g. the gap at that size with its ±, or the seconds each route trained.",
         )
     said = "a tie within noise" if ahead is None else f"{ahead} ahead"
     return f"{route!r} fits this run: at {shots} per class the gap is {g} ({said})"

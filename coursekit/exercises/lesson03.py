@@ -4,9 +4,8 @@ prediction the lesson comes back to, the zero head, the one-channel stems, trunc
 from __future__ import annotations
 
 import math
-import re
 
-from .core import Wrong, close, expect_number, expect_type, question
+from .core import Wrong, close, expect_decision, expect_number, expect_type, question
 
 MISTAKES = ("size", "normalisation", "neither")
 POOLINGS = ("cls", "pooler", "mean")
@@ -20,12 +19,9 @@ def _beyond_noise(measure) -> bool:
 
 @question("03.q1", 'set `worse` to "size", "normalisation" or "neither", and `why`.')
 def _worse(answer, *, size_gap, norm_gap) -> str:
-    expect_type(answer, tuple, "(worse, why)")
-    worse, why = answer
-    expect_type(worse, str, "worse", f"one of {MISTAKES}")
-    expect_type(why, str, "why", "one sentence")
-    if worse not in MISTAKES:
-        raise Wrong(f"{worse!r} is not one of the choices.", f"use one of {MISTAKES}.")
+    worse = expect_decision(
+        answer, "worse", MISTAKES, "e.g. both costs with their standard errors."
+    )
     costs = {"size": size_gap, "normalisation": norm_gap}
     real = {k: m for k, m in costs.items() if _beyond_noise(m) and m.mean > 0}
     want = max(real, key=lambda k: real[k].mean) if real else "neither"
@@ -34,11 +30,6 @@ def _worse(answer, *, size_gap, norm_gap) -> str:
             f"this run's numbers do not point to {worse!r}.",
             "compare each cost with its own noise first: a cost within about two standard "
             "errors of zero is no evidence of a cost (lesson 00, section 2).",
-        )
-    if len(why.split()) < 6 or not re.search(r"\d", why):
-        raise Wrong(
-            "`why` should be a sentence that quotes this run's numbers.",
-            "e.g. both costs with their standard errors.",
         )
     return f"{want!r}: 28 px costs {size_gap}, the ImageNet numbers {norm_gap}"
 
