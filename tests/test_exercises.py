@@ -56,6 +56,13 @@ def test_lesson02_prediction_form():
     check("02.q1", ...)  # unanswered: "not yet", never an error
 
 
+def test_a_passed_check_prints_once_in_a_notebook(capsys):
+    message = check("03.q2", "mean")
+    assert capsys.readouterr().out.startswith("✓ 03.q2: prediction recorded")
+    assert isinstance(message, str) and "recorded" in message  # code can still read it
+    assert message._ipython_display_() is None  # IPython shows nothing more under the cell
+
+
 def test_lesson02_centroids():
     torch.manual_seed(0)
     centres = torch.randn(3, 8) * 3
@@ -116,6 +123,8 @@ def test_lesson03_checks():
     model._fc = nn.Linear(4, 10)
     check("03.q3", math.log(3), original=model, n_classes=10)
     assert "uniform guess over 10" in feedback("03.q3", math.log(10), original=model, n_classes=10)
+    model._fc = nn.Sequential(nn.Identity(), nn.Linear(4, 10))  # a head trained on features
+    check("03.q3", math.log(3), original=model, n_classes=10)
     model._fc = nn.Linear(4, 3)
     assert "copy" in feedback("03.q3", math.log(3), original=model, n_classes=10)
     check("03.q4", {"sum": 1e-6, "mean": 0.5, "first": 0.7})

@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "CHECKS",
+    "Feedback",
     "NOT_ANSWERED",
     "NotAnswered",
     "Question",
@@ -186,7 +187,15 @@ def check(qid: str, answer: Any = None, **context: Any) -> str | None:
     if q.predict:
         PREDICTIONS[qid] = answer
     print(f"✓ {qid}: {message}")
-    return message
+    return Feedback(message)
+
+
+class Feedback(str):
+    """A passed check's message: a plain string to code, and nothing more in a notebook, where
+    `check` has already printed it (no second, quoted copy under the check cell)."""
+
+    def _ipython_display_(self) -> None:
+        return None
 
 
 def prediction(qid: str) -> Any:
