@@ -40,6 +40,7 @@ test: setup
 
 # Benchmarks, side by side in one run: writes benchmarks/results/ and docs/performance.md.
 bench: setup
+	$(PY) -m pip install --quiet -e ".[bench]" -c constraints.txt
 	$(PY) -m benchmarks.run --doc docs/performance.md
 
 # After editing a lesson in notebooks/source/: regenerate the learners' copies in notebooks/ and

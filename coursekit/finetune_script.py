@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from coursekit import distributed
+from coursekit.training import distributed
 from coursekit.datasets import load_bbc_news, per_class, text_dataset
 from coursekit.device import dataloader_kwargs, seed_everything
 from coursekit.heads import TextClassifier

@@ -29,8 +29,6 @@ MADE_BY_COURSE = sorted((ROOT / "build" / "notebooks").glob("[0-9][0-9]_*.ipynb"
 PENDING_OUTPUTS: dict[str, list[str]] = {}
 PENDING_CODE_CELLS: dict[str, list[str]] = {
     "04": ["cell 20:", "cell 30:", "cell 44:"],
-    "05": ["cell 12:", "cell 16:", "cell 22:", "cell 40:"],
-    "06": ["cell 13:", "cell 19:", "cell 23:", "cell 25:", "cell 36:"],
     "07": ["cell 14:", "cell 39:"],
 }
 

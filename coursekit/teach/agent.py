@@ -16,13 +16,15 @@ own and judges it itself. Errors are returned, never raised, so the grader can s
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import sys
 from typing import Any
 
-# Loaded by path before this file (`teach.kernel.standalone`): no coursekit import, no torch.
-codec = sys.modules["_coursekit_codec"]
+# In a kernel or checking process: loaded by path before this file (`teach.kernel.standalone`),
+# no coursekit import, no torch. Imported as part of the package: the package's own modules.
+codec = sys.modules.get("_coursekit_codec") or importlib.import_module("coursekit.teach.codec")
 
 __all__ = ["export", "op"]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import importlib
 import io
 import os
 import sys
@@ -29,9 +30,10 @@ from typing import Any, BinaryIO
 __all__ = ["Remote", "RemoteError", "main"]
 
 
-# Loaded by path before this file (`teach.kernel.standalone`): no coursekit import, no torch.
-codec = sys.modules["_coursekit_codec"]
-frames = sys.modules["_coursekit_frames"]
+# In a kernel or checking process: loaded by path before this file (`teach.kernel.standalone`),
+# no coursekit import, no torch. Imported as part of the package: the package's own modules.
+codec = sys.modules.get("_coursekit_codec") or importlib.import_module("coursekit.teach.codec")
+frames = sys.modules.get("_coursekit_frames") or importlib.import_module("coursekit.teach.frames")
 
 
 class RemoteError(Exception):
