@@ -5,14 +5,19 @@
 a tidy table: one dict per (method, examples per class, seed). A *method* is any function
 `(train_split, test_split) -> {"logits": test logits, ...extras}`; the runner itself computes the
 accuracy and macro-F1 from the test logits, so no method can grade its own homework.
-`aggregate` and `to_markdown` turn those rows into tables.
+`aggregate` and `to_markdown` turn those rows into tables; `tune_lr` picks a method's learning
+rate on validation data with the same runner.
 
 The methods live in modules named for their concept, and are re-exported here:
     probes.py         probe_method, linear_probe, Standardize: a linear head on cached features
                       (transfer learning, cheap)
     methods.py        train_method: a whole network trained with `fit` (from scratch, or fully
                       fine-tuned); from_scratch(name, n), a course model's architecture with random
-                      weights, the baseline that shows what pre-training is worth; image_batches
+                      weights; image_batches
+    baselines.py      cnn_method, bag_of_words_method: small from-scratch models that learn from
+                      few examples, the fair baselines that show what pre-training is worth
+    gaps.py           mean_accuracy, gap, gap_change, seed_table, gap_sentence, show_transfer:
+                      the table read over seeds (Measures, tables, sentences)
     training/         make_optimizer (optim.py: the optimizer every method trains with);
                       ImageBatches (deprecated: datasets.image_dataset);
                       freezing/batchnorm.py recalibrate_batchnorm
@@ -21,16 +26,18 @@ The methods live in modules named for their concept, and are re-exported here:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from .baselines import SmallCNN, bag_of_words_method, cnn_method
 from .claims import accuracy_se, over_seeds
 from .datasets import Split, per_class
 from .device import seed_everything
 from .freezing import recalibrate_batchnorm
+from .gaps import gap, gap_change, gap_sentence, mean_accuracy, seed_table, show_transfer
 from .methods import Method, from_scratch, image_batches, train_method
 from .probes import Standardize, linear_probe, probe_method
 from .training.batches import ImageBatches
@@ -41,18 +48,28 @@ __all__ = [
     "ExperimentError",
     "ImageBatches",
     "Method",
+    "SmallCNN",
     "Standardize",
     "aggregate",
+    "bag_of_words_method",
+    "cnn_method",
     "data_efficiency",
     "from_scratch",
+    "gap",
+    "gap_change",
+    "gap_sentence",
     "image_batches",
     "linear_probe",
     "make_optimizer",
+    "mean_accuracy",
     "probe_method",
     "recalibrate_batchnorm",
+    "seed_table",
+    "show_transfer",
     "subsample_indices",
     "to_markdown",
     "train_method",
+    "tune_lr",
 ]
 
 Pair = tuple[Split, Split]
@@ -107,8 +124,10 @@ def data_efficiency(
     (`subsample_indices`) and every method trains on those same examples; every method is tested
     on the whole test split. Returns one row per (method, n, seed):
     `method, shots, seed, n_train, n_test, accuracy, accuracy_se, macro_f1, distinct_predictions,
-    seconds` (wall time of the call) plus whatever else the method returned (e.g. `train_seconds`,
-    `optimizer_steps`). `accuracy_se` is the binomial standard error on the n_test examples.
+    correct, seconds` (wall time of the call) plus whatever else the method returned (e.g.
+    `train_seconds`, `optimizer_steps`, `history`). `accuracy_se` is the binomial standard error
+    on the n_test examples; `correct` (1/0 per test example) lets `gaps` pair runs example by
+    example.
     """
     pairs = _check_pairs(methods, splits)
     train0, test0 = next(iter(pairs.values()))
@@ -151,6 +170,7 @@ def data_efficiency(
                     "macro_f1": macro_f1(logits, truth, num_classes),
                     # 1 means the model guesses the same class for every test example
                     "distinct_predictions": int(logits.argmax(1).unique().numel()),
+                    "correct": (logits.argmax(1) == truth).numpy(),
                     "seconds": time.perf_counter() - start,
                 }
                 row.update({k: v for k, v in out.items() if k != "logits"})
@@ -172,6 +192,32 @@ def _check_output(out: Any, n_test: int, num_classes: int) -> torch.Tensor:
             f"expected test logits of shape ({n_test}, {num_classes}), got {tuple(logits.shape)}"
         )
     return logits
+
+
+def tune_lr(
+    make_method: Callable[[float], Method],
+    lrs: Sequence[float],
+    train: Split,
+    val: Split,
+    shots: int,
+    seed: int = 0,
+    name: str = "",
+) -> tuple[float, list[dict[str, Any]]]:
+    """Pick a method's learning rate on validation data, with the `data_efficiency` runner.
+
+    `make_method(lr)` builds the method; each candidate trains on the same `shots` examples per
+    class of `train` (drawn with `seed`) and is scored on `val`, never on the test set. Returns
+    (the lr with the highest validation accuracy, the first among equals; the rows, each with
+    its `lr`, `val_accuracy` and `method` = `name`).
+    """
+    if not lrs:
+        raise ValueError("give at least one learning rate to try")
+    methods = {f"lr={lr:g}": make_method(lr) for lr in lrs}
+    rows = data_efficiency(methods, (train, val), (shots,), (seed,), progress=False)
+    for row, lr in zip(rows, lrs, strict=True):
+        row.update(method=name or row["method"], lr=lr, val_accuracy=row["accuracy"])
+    best = max(rows, key=lambda r: r["accuracy"])  # max keeps the first of equal ones
+    return best["lr"], rows
 
 
 # --- tables ----------------------------------------------------------------------------------

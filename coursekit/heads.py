@@ -34,6 +34,7 @@ __all__ = [
     "adapt_input_channels",
     "find_first_conv",
     "find_head",
+    "head_table",
     "init_head",
     "replace_head",
     "text_classifier",
@@ -161,6 +162,21 @@ def find_first_conv(model: nn.Module, name: str | None = None) -> tuple[str, nn.
     )
 
 
+def head_table(models: dict[str, nn.Module]) -> list[dict[str, str]]:
+    """Where each model keeps its head and what its first layer is: one row per model (name,
+    head module, in -> out features, first convolution or "(token embeddings)"), for a table."""
+    rows = []
+    for label, model in models.items():
+        name, head = find_head(model)
+        try:
+            first = find_first_conv(model)[0]
+        except ValueError:  # a text model starts with token embeddings, not a convolution
+            first = "(token embeddings)"
+        io = f"{head.in_features} -> {head.out_features}"
+        rows.append({"model": label, "head": name, "in -> out": io, "first layer": first})
+    return rows
+
+
 @torch.no_grad()
 def adapt_input_channels(
     model: nn.Module, in_channels: int = 1, method: str = "sum", *, name: str | None = None
@@ -220,7 +236,9 @@ class TextClassifier(nn.Module):
     `encoder` is a bare encoder (e.g. `load_pretrained("minilm")`) or a model built on one (its
     `base_model` is used, dropping any old head). `forward(input_ids, attention_mask, ...)`
     returns logits [N, num_classes], so `fit` trains it on dict batches from `text_dataset`.
-    "cls" pooling uses the raw [CLS] token vector (not BERT's extra pooler layer).
+    "cls" pooling uses the raw [CLS] token vector, "pooler" that vector through BERT's extra
+    pooler layer (what `AutoModelForSequenceClassification` reads), "mean" the average over
+    real tokens (`TEXT_POOLING`, the course's choice, measured in lesson 03).
     """
 
     def __init__(
@@ -253,7 +271,9 @@ class TextClassifier(nn.Module):
         """The pooled text vectors [N, hidden] that the head reads (what feature caching stores)."""
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        return pool_tokens(hidden, attention_mask, self.pooling)
+        return pool_tokens(
+            hidden, attention_mask, self.pooling, getattr(self.encoder, "pooler", None)
+        )
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any

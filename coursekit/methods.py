@@ -32,9 +32,11 @@ from .training.optim import make_optimizer
 
 # A data-efficiency method: (train split, test split) -> {"logits": test logits, ...extras}.
 Method = Callable[[Split, Split], dict[str, Any]]
+SCHEDULES = (None, "cosine")
 
 __all__ = [
     "Method",
+    "cosine_schedule",
     "epochs_for",
     "from_scratch",
     "image_batches",
@@ -53,17 +55,24 @@ def epochs_for(
     return max(epochs, math.ceil(min_steps / steps_per_epoch))
 
 
+def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> Any:
+    """The learning rate from its starting value down to 0 along a half cosine over `steps`
+    optimizer steps (stepped once per step, `fit(scheduler_interval="step")`)."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+
+
 def image_batches(
-    size: int,
+    size: int | None,
     mean: Sequence[float] | float | None,
     std: Sequence[float] | float | None,
     *,
     batch_size: int | None = None,
     eval_batch_size: int | None = None,
+    rgb: bool = True,
 ) -> Callable[[Split, bool], ImageDataset]:
     """A `to_data` for `train_method`: each split as an `ImageDataset` (uint8, prepared per batch,
-    on the GPU when training runs there), batched by `train_method`'s `batch_size` (training,
-    shuffled) and `predict`'s 256 (testing, in order).
+    on the GPU when training runs there; `rgb=False` keeps one gray channel), batched by
+    `train_method`'s `batch_size` (training, shuffled) and `predict`'s 256 (testing, in order).
 
     `batch_size` / `eval_batch_size` are deprecated (one release): the batch size is
     `train_method`'s, so the two cannot disagree."""
@@ -76,7 +85,7 @@ def image_batches(
         )
 
     def to_data(split: Split, train: bool) -> ImageDataset:
-        return image_dataset(split, size, mean=mean, std=std)
+        return image_dataset(split, size, rgb=rgb, mean=mean, std=std)
 
     return to_data
 
@@ -98,10 +107,12 @@ def run_record(
     steps: int | None = None,
 ) -> dict[str, Any]:
     """What one run of a `data_efficiency` method reports (the runner reads these keys).
-    `steps`: optimizer steps, when not one per recorded batch (gradient accumulation)."""
+    `steps`: optimizer steps, when not one per recorded batch (gradient accumulation).
+    `history` is the run's `History`: its learning curves, to plot (`viz.plot_learning_curves`)."""
     n_epochs = len(history.epochs)
     return {
         "logits": logits,
+        "history": history,
         "train_seconds": history.total_seconds,
         "epochs": n_epochs,
         # compare methods at equal steps (or say why not)
@@ -123,6 +134,8 @@ def train_method(
     grad_accum_steps: int = 1,
     weight_decay: float = 0.01,
     recalibrate_bn: bool = True,
+    schedule: str | None = None,
+    val: Split | None = None,
     device: torch.device | str | None = None,
     precision: str = "auto",
 ) -> Method:
@@ -137,7 +150,13 @@ def train_method(
     `grad_accum_steps`: one optimizer step every that many batches, so a step sees
     `batch_size x grad_accum_steps` examples while only `batch_size` are in memory at once (the
     same steps as a method with the larger batch, a fraction of the activation memory).
+    `schedule="cosine"` lowers the learning rate from `lr` to 0 along a cosine over the run's
+    optimizer steps (a from-scratch network ends on small steps, so its last weights are not
+    a noisy snapshot). `val`: a split (same kind as the training split) evaluated after every
+    epoch, so the run's `history` holds validation learning curves.
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     prepared: dict[int, tuple[Split, Any]] = {}
 
     def test_data(split: Split) -> Any:  # prepared once, not once per shot
@@ -153,11 +172,14 @@ def train_method(
         n_batches = len(train_data)
         steps_per_epoch = math.ceil(n_batches / grad_accum_steps)
         n_epochs = epochs_for(len(train), batch_size, epochs, min_steps, steps_per_epoch)
+        optimizer = make_optimizer(model, lr, weight_decay=weight_decay, device=device)
         history = fit(
             model,
             train_data,
+            None if val is None else test_data(val),
             epochs=n_epochs,
-            optimizer=make_optimizer(model, lr, weight_decay=weight_decay, device=device),
+            optimizer=optimizer,
+            scheduler=cosine_schedule(optimizer, n_epochs * steps_per_epoch) if schedule else None,
             batch_size=batch_size,
             grad_accum_steps=grad_accum_steps,
             device=device,

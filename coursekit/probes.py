@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .datasets import Split
+from .heads import init_head
 from .methods import Method, epochs_for, run_record
 from .training.evaluation import predict
 from .training.history import History
@@ -39,8 +40,9 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-def standardized_head(features: torch.Tensor, num_classes: int) -> nn.Module:
-    """A fresh `Standardize -> nn.Linear(D, num_classes)`, centred on `features`' mean."""
+def standardized_head(features: torch.Tensor, num_classes: int, init: str = "default") -> nn.Module:
+    """A fresh `Standardize -> nn.Linear(D, num_classes)`, centred on `features`' mean;
+    `init`: the linear layer's initialisation (`heads.init_head`)."""
     features = features.float()
     # One scale for all features (their overall RMS spread), not one per feature: with 5
     # examples per class some features are constant by chance, and dividing by their ~0 spread
@@ -48,7 +50,7 @@ def standardized_head(features: torch.Tensor, num_classes: int) -> nn.Module:
     spread = features.std(0).pow(2).mean().sqrt() if len(features) > 1 else torch.tensor(1.0)
     return nn.Sequential(
         Standardize(features.mean(0), spread.expand(features.shape[1])),
-        nn.Linear(features.shape[1], num_classes),
+        init_head(nn.Linear(features.shape[1], num_classes), init),
     )
 
 
@@ -62,6 +64,8 @@ def linear_probe(
     lr: float = 1e-3,
     weight_decay: float = 0.01,
     batch_size: int = 64,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    init: str = "default",
     device: torch.device | str | None = None,
 ) -> tuple[nn.Module, History]:
     """Train `Standardize -> nn.Linear(D, num_classes)` on cached features with `fit`.
@@ -70,17 +74,20 @@ def linear_probe(
 
     The backbone is not involved at all: each step costs one small matrix product, so the head
     can afford many epochs (at least `min_steps` updates, even for 5 examples per class).
+    `val`: (features, labels) evaluated after every epoch: validation learning curves in the
+    returned `History`. `init`: the linear layer's initialisation (`heads.init_head`).
     """
     if features.ndim != 2 or len(features) != len(labels):
         raise ValueError(
             f"expected features N x D and N labels, got {tuple(features.shape)} and {len(labels)}"
         )
     features = features.float()
-    head = standardized_head(features, num_classes)
+    head = standardized_head(features, num_classes, init)
     n_epochs = epochs_for(len(features), batch_size, epochs, min_steps)
     history = fit(
         head,
         TensorDataset(features, labels),
+        None if val is None else TensorDataset(val[0].float(), val[1]),
         epochs=n_epochs,
         optimizer=make_optimizer(head, lr, weight_decay=weight_decay, device=device),
         batch_size=batch_size,
@@ -97,9 +104,14 @@ def probe_method(
     lr: float = 1e-3,
     weight_decay: float = 0.01,
     batch_size: int = 64,
+    val: Split | None = None,
+    init: str = "default",
     device: torch.device | str | None = None,
 ) -> Method:
-    """A method for `data_efficiency` whose splits hold features (x: N x D): a linear probe."""
+    """A method for `data_efficiency` whose splits hold features (x: N x D): a linear probe.
+    `val`: a split of features evaluated after every epoch (learning curves in the run's
+    `history`); `init`: the head's initialisation (`heads.init_head`: "default", "zeros",
+    "small")."""
 
     def run(train: Split, test: Split) -> dict[str, Any]:
         num_classes = int(max(train.y.max(), test.y.max())) + 1
@@ -112,6 +124,8 @@ def probe_method(
             lr=lr,
             weight_decay=weight_decay,
             batch_size=batch_size,
+            val=None if val is None else (val.x, val.y),
+            init=init,
             device=device,
         )
         logits, _ = predict(head, TensorDataset(test.x.float(), test.y), device)

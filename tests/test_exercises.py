@@ -49,6 +49,20 @@ def test_lesson01_sentence():
     assert "next to sentence 0" in feedback("01.q3", mine, sentences=sentences, nearest=0)
 
 
+def test_lesson02_prediction_form():
+    check("02.q1", ("pre-trained", "tie"))
+    assert "1 entries" in feedback("02.q1", ("tie",))
+    assert "not an outcome" in feedback("02.q1", ("pre-trained", "maybe"))
+    check("02.q1", ...)  # unanswered: "not yet", never an error
+
+
+def test_a_passed_check_prints_once_in_a_notebook(capsys):
+    message = check("03.q2", "mean")
+    assert capsys.readouterr().out.startswith("✓ 03.q2: prediction recorded")
+    assert isinstance(message, str) and "recorded" in message  # code can still read it
+    assert message._ipython_display_() is None  # IPython shows nothing more under the cell
+
+
 def test_lesson02_centroids():
     torch.manual_seed(0)
     centres = torch.randn(3, 8) * 3
@@ -65,32 +79,60 @@ def test_lesson02_centroids():
         test_labels=test_y,
         baseline=0.2,
     )
-    check("02.q1", right, **ctx)
-    assert "close to chance" in feedback("02.q1", 0.1, **ctx)
-    assert "L2-normalise" in feedback("02.q1", right - 0.2, **ctx)
+    check("02.q2", right, **ctx)
+    assert "close to chance" in feedback("02.q2", 0.1, **ctx)
+    assert "L2-normalise" in feedback("02.q2", right - 0.2, **ctx)
 
 
-def test_lesson02_ratios():
-    pre = {"trainable_params": 10, "seconds": 2.0}
-    scratch = {"trainable_params": 1000, "seconds": 10.0}
-    check("02.q3", (100.0, 5.0), pre=pre, scratch=scratch)
-    assert "upside down" in feedback("02.q3", (0.01, 5.0), pre=pre, scratch=scratch)
-    assert "totals()" in feedback("02.q3", (100.0, 4.0), pre=pre, scratch=scratch)
+def gap_rows(pre: list[float], scratch: list[float], shots: int = 20) -> list[dict]:
+    """data_efficiency-like rows: one per method and seed, each with its per-example answers."""
+    rows = []
+    for method, accs in (("pre", pre), ("scratch", scratch)):
+        for seed, acc in enumerate(accs):
+            n_right = round(acc * 100)
+            correct = [1] * n_right + [0] * (100 - n_right)
+            rows.append(dict(method=method, shots=shots, seed=seed, test_accuracy=acc,
+                             correct=correct))  # fmt: skip
+    return rows
+
+
+def test_lesson02_decide_follows_the_runs_numbers():
+    ctx = dict(pre="pre", scratch="scratch", shots=20)
+    ahead = gap_rows([0.9, 0.91, 0.9], [0.5, 0.52, 0.49])
+    why = "the gap at 20 per class is 0.40 with a small SE"
+    check("02.q4", ("pre-trained", why), rows=ahead, **ctx)
+    assert "not 'either'" in feedback("02.q4", ("either", why), rows=ahead, **ctx)
+    assert "quotes this run" in feedback(
+        "02.q4", ("pre-trained", "it is better"), rows=ahead, **ctx
+    )
+    tie = gap_rows([0.7, 0.71, 0.7], [0.7, 0.7, 0.71])
+    assert "within noise" in feedback("02.q4", ("from scratch", why), rows=tie, **ctx)
 
 
 def test_lesson03_checks():
+    from coursekit.claims import Measure
+
+    big, small = Measure(0.2, 0.02, [0.2] * 3, None), Measure(0.01, 0.02, [0.01] * 3, None)
+    why = "28 px costs 0.20 ± 0.02, the other 0.01 ± 0.02"
+    check("03.q1", ("size", why), size_gap=big, norm_gap=small)
+    assert "do not point" in feedback("03.q1", ("normalisation", why), size_gap=big, norm_gap=small)
+    check("03.q1", ("neither", why), size_gap=small, norm_gap=small)
+    check("03.q2", "mean")
+    assert "not a pooling" in feedback("03.q2", "max")
     model = nn.Module()
     model._fc = nn.Linear(4, 10)
-    check("03.q1", math.log(3), original=model, n_classes=10)
-    assert "uniform guess over 10" in feedback("03.q1", math.log(10), original=model, n_classes=10)
+    check("03.q3", math.log(3), original=model, n_classes=10)
+    assert "uniform guess over 10" in feedback("03.q3", math.log(10), original=model, n_classes=10)
+    model._fc = nn.Sequential(nn.Identity(), nn.Linear(4, 10))  # a head trained on features
+    check("03.q3", math.log(3), original=model, n_classes=10)
     model._fc = nn.Linear(4, 3)
-    assert "copy" in feedback("03.q1", math.log(3), original=model, n_classes=10)
-    check("03.q2", {"sum": 1e-6, "mean": 0.5, "first": 0.7})
-    assert "one entry per method" in feedback("03.q2", {"sum": 1e-6})
-    assert "fresh copy" in feedback("03.q2", {"sum": 1e-6, "mean": 1e-6, "first": 0.7})
+    assert "copy" in feedback("03.q3", math.log(3), original=model, n_classes=10)
+    check("03.q4", {"sum": 1e-6, "mean": 0.5, "first": 0.7})
+    assert "one entry per method" in feedback("03.q4", {"sum": 1e-6})
+    assert "fresh copy" in feedback("03.q4", {"sum": 1e-6, "mean": 1e-6, "first": 0.7})
     lengths = [10, 100, 1000]
-    check("03.q3", (0.64, 138 / 1110), lengths=lengths, max_length=64)
-    assert "median" in feedback("03.q3", (0.5, 138 / 1110), lengths=lengths, max_length=64)
+    check("03.q5", (0.64, 138 / 1110), lengths=lengths, max_length=64)
+    assert "median" in feedback("03.q5", (0.5, 138 / 1110), lengths=lengths, max_length=64)
 
 
 def test_lesson05_checks():

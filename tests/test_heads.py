@@ -329,8 +329,8 @@ def test_pooled_text_features_match_the_classifier(tmp_path):
     mask[:4, 5:] = 0
     tokens = {"input_ids": ids, "attention_mask": mask}
     feats = pooled_text_features(encoder, tokens, device="cpu", cache_dir=tmp_path, batch_size=4)
-    assert set(feats) == {"cls", "mean"} and feats["mean"].shape == (10, 32)
-    for pooling in ("cls", "mean"):
+    assert set(feats) == {"cls", "pooler", "mean"} and feats["mean"].shape == (10, 32)
+    for pooling in ("cls", "pooler", "mean"):
         model = TextClassifier(encoder, 3, pooling=pooling).eval()
         with torch.no_grad():
             assert torch.allclose(model.embed(ids, mask), feats[pooling], atol=1e-5)

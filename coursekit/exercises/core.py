@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "CHECKS",
+    "Feedback",
     "NOT_ANSWERED",
     "NotAnswered",
     "Question",
@@ -39,6 +40,7 @@ __all__ = [
     "check",
     "close",
     "compare_prediction",
+    "expect_decision",
     "expect_number",
     "expect_type",
     "prediction",
@@ -255,3 +257,19 @@ def expect_number(value: Any, name: str, lo: float = -math.inf, hi: float = math
 def close(a: float, b: float, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
     """True when two numbers agree to a relative (or, near zero, absolute) tolerance."""
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+def expect_decision(answer: Any, name: str, choices: tuple[str, ...], example: str) -> str:
+    """A "decide" exercise's `(choice, why)`: `choice` one of `choices`, `why` one sentence that
+    quotes the run's numbers (at least six words and a digit). Returns the choice."""
+    expect_type(answer, tuple, f"({name}, why)")
+    if len(answer) != 2:
+        raise Wrong(f"expected two values, `({name}, why)`, got {len(answer)}.")
+    choice, why = answer
+    expect_type(choice, str, name, f"one of {choices}")
+    expect_type(why, str, "why", "one sentence")
+    if choice not in choices:
+        raise Wrong(f"{choice!r} is not one of the choices.", f"use one of {choices}.")
+    if len(why.split()) < 6 or not any(ch.isdigit() for ch in why):
+        raise Wrong("`why` should be a sentence that quotes this run's numbers.", example)
+    return choice

@@ -1,10 +1,32 @@
-"""Self-checks for lesson 02 (transfer learning)."""
+"""Self-checks for lesson 02 (transfer learning): a prediction the lesson comes back to, the
+nearest class mean, the feature cache, and a decision made from the run's own numbers."""
 
 from __future__ import annotations
 
 import torch
 
-from .core import Wrong, close, expect_number, expect_type, question
+from .core import Wrong, expect_decision, expect_number, expect_type, question
+
+OUTCOMES = ("pre-trained", "scratch", "tie")
+
+
+@question(
+    "02.q1",
+    'write two of "pre-trained", "scratch", "tie", e.g. `my_prediction = ("tie", "tie")`.',
+    predict=True,
+)
+def _predict(answer) -> str:
+    expect_type(answer, tuple, "my_prediction", "a tuple of two answers: (smallest, largest)")
+    if len(answer) != 2:
+        raise Wrong(
+            f"`my_prediction` has {len(answer)} entries.", "one per size: smallest, then largest."
+        )
+    for which, value in zip(("smallest", "largest"), answer, strict=True):
+        if value not in OUTCOMES:
+            raise Wrong(
+                f"{value!r} (at the {which} size) is not an outcome.", f"use one of {OUTCOMES}."
+            )
+    return f"prediction recorded: {answer[0]} at the smallest size, {answer[1]} at the largest"
 
 
 def _centroid_accuracies(train_f, train_y, test_f, test_y) -> list[float]:
@@ -19,7 +41,7 @@ def _centroid_accuracies(train_f, train_y, test_f, test_y) -> list[float]:
     ]
 
 
-@question("02.q1")
+@question("02.q2", "average the normalised features of each class, then compare by dot product.")
 def _centroids(
     answer, *, train_features, train_labels, test_features, test_labels, baseline
 ) -> str:
@@ -27,8 +49,8 @@ def _centroids(
     expected = _centroid_accuracies(train_features, train_labels, test_features, test_labels)
     if any(abs(value - e) <= 1.5 / len(test_labels) for e in expected):
         return (
-            f"{value:.3f} without a single gradient step, vs {baseline:.3f} for the "
-            "from-scratch network trained on the same images"
+            f"{value:.3f} without a single gradient step, vs {baseline} for the from-scratch "
+            "CNN trained on as many images per class"
         )
     if value <= 0.2:
         raise Wrong(
@@ -43,7 +65,7 @@ def _centroids(
     )
 
 
-@question("02.q2")
+@question("02.q3", "call extract_image_features with the smaller size and the same cache_dir.")
 def _stale_cache(answer, *, source, reference) -> str:
     expect_type(answer, torch.Tensor, "small_features")
     if tuple(answer.shape) != (32, 1280):
@@ -61,64 +83,30 @@ def _stale_cache(answer, *, source, reference) -> str:
     return "a different image size gives a new cache key, so the features were computed afresh"
 
 
-def _expect_ratio(value: float, want: float, name: str, what: str, hint: str) -> None:
-    if close(value, 1 / want, rel=1e-3):
-        raise Wrong(f"`{name}` is upside down.", "divide the from-scratch figure by the other.")
-    if not close(value, want, rel=1e-3):
-        raise Wrong(f"{name} {value:,.2f} is not the ratio of {what}.", hint)
+ROUTES = ("pre-trained", "from scratch", "either")
 
 
-@question("02.q3")
-def _cheaper(answer, *, pre, scratch) -> str:
-    expect_type(answer, tuple, "(param_ratio, speedup)")
-    ratio = expect_number(answer[0], "param_ratio", 0.0)
-    speedup = expect_number(answer[1], "speedup", 0.0)
-    _expect_ratio(
-        ratio,
-        scratch["trainable_params"] / pre["trainable_params"],
-        "param_ratio",
-        "trainable parameters",
-        "use the trainable_params of the from-scratch and the pre-trained methods.",
-    )
-    _expect_ratio(
-        speedup,
-        scratch["seconds"] / pre["seconds"],
-        "speedup",
-        "the total seconds",
-        "use totals(): it includes the one-time feature extraction.",
-    )
-    return f"{ratio:,.0f}x more parameters and {speedup:.1f}x the time for the from-scratch model"
-
-
-@question("02.q4")
-def _decided(answer, *, rows, pre, scratch) -> str:
+@question("02.q4", 'set `route` to one of "pre-trained", "from scratch", "either", and `why`.')
+def _decide(answer, *, rows, pre, scratch, shots) -> str:
     from ..claims import compare
+    from ..gaps import gap
 
-    expect_type(answer, list, "decided_shots", "a list of numbers of examples per class")
-    shots = sorted({r["shots"] for r in rows})
-    unknown = [n for n in answer if n not in shots]
-    if unknown:
+    example = "e.g. the gap at that size with its ±, or the seconds each route trained."
+    route = expect_decision(answer, "route", ROUTES, example)
+    g = gap(rows, pre, scratch, shots)
+    v = compare("gap", g, "no gap", 0.0, se_b=0.0)
+    ahead = None if v.winner is None else ("pre-trained" if g.mean > 0 else "from scratch")
+    if ahead and route != ahead:
         raise Wrong(
-            f"{unknown} are not numbers of examples per class in the table.", f"use {shots}."
+            f"at {shots} per class this run puts one route ahead beyond the noise, and it is not "
+            f"{route!r}.",
+            f"look at the gap at {shots} per class and its standard error (ex.gap).",
         )
-
-    def row(method, n):
-        return next(r for r in rows if r["method"] == method and r["shots"] == n)
-
-    want = []
-    for n in shots:
-        p, s = row(pre, n), row(scratch, n)
-        v = compare("pre", p["accuracy"], "scratch", s["accuracy"], se_a=p["accuracy_se"],
-                    se_b=s["accuracy_se"])  # fmt: skip
-        if v.winner == "pre":
-            want.append(n)
-    if sorted(answer) != want:
-        missing, extra = sorted(set(want) - set(answer)), sorted(set(answer) - set(want))
+    if ahead is None and route == "from scratch":
         raise Wrong(
-            f"missing {missing}, should not be there {extra}.",
-            "a shot count belongs in the list only when accuracy(pre) - accuracy(scratch) is "
-            "larger than 2 * sqrt(se_pre**2 + se_scratch**2).",
+            f"at {shots} per class the two are within noise of each other, so accuracy does not "
+            "favour the from-scratch CNN.",
+            "with a tie in accuracy, what else differs between the routes (section 8)?",
         )
-    ties = [n for n in shots if n not in want]
-    tail = f"; at {ties} this run cannot tell them apart" if ties else ""
-    return f"pre-training wins beyond the noise at {want} examples per class{tail}"
+    said = "a tie within noise" if ahead is None else f"{ahead} ahead"
+    return f"{route!r} fits this run: at {shots} per class the gap is {g} ({said})"

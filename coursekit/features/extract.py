@@ -244,7 +244,8 @@ def pooled_text_features(
     def fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = {k: v.to(device) for k, v in batch.items()}
         hidden = base(**batch).last_hidden_state
-        return torch.cat([pool_tokens(hidden, batch["attention_mask"], p) for p in poolings], 1)
+        mask, pooler = batch["attention_mask"], getattr(base, "pooler", None)
+        return torch.cat([pool_tokens(hidden, mask, p, pooler) for p in poolings], 1)
 
     with _EvalOn(base, device):
         out = extract_features(fn, tokens, key, batch_size=batch_size, cache_dir=cache_dir)

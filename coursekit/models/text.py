@@ -35,7 +35,7 @@ __all__ = [
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SOURCES = ("auto", "offline", "online")
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "pooler", "mean")
 
 
 def minilm_dir() -> Path:
@@ -113,11 +113,16 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
 
 
 def pool_tokens(
-    hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str = "mean"
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    pooling: str = "mean",
+    pooler: nn.Module | None = None,
 ) -> torch.Tensor:
     """Token vectors [N, T, D] -> one vector per text [N, D].
 
-    "cls": the first token's vector ([CLS] in BERT-style models). "mean": the average over real
+    "cls": the first token's vector ([CLS] in BERT-style models). "pooler": that vector through
+    BERT's pooler (`encoder.pooler`, a dense layer and tanh; pass it as `pooler`), which is what
+    a Hugging Face `...ForSequenceClassification` head reads. "mean": the average over real
     tokens (`attention_mask` 1), so padding does not dilute short texts.
     """
     if pooling not in POOLINGS:
@@ -126,6 +131,13 @@ def pool_tokens(
         raise ValueError(f"expected token vectors [N, T, D], got shape {tuple(hidden.shape)}")
     if pooling == "cls":
         return hidden[:, 0]
+    if pooling == "pooler":
+        if pooler is None:
+            raise ValueError(
+                "pooling='pooler' needs the encoder's pooler layer (pooler=encoder.pooler); "
+                "this encoder has none: use 'cls' or 'mean'"
+            )
+        return pooler(hidden)
     if attention_mask is None:
         return hidden.mean(1)
     return mean_pool(hidden, attention_mask)
