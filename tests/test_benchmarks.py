@@ -185,9 +185,9 @@ def test_readme_quotes_the_measured_text_results():
     assert (verdict.winner is None) == ("a tie within noise" in readme)
     # lesson 05 quotes the frozen head on every article against full fine-tuning, as a tie
     lesson = " ".join((root / "notebooks/source/05_lora.ipynb").read_text().split())
-    quoted = (f"({frozen['test_accuracy']:.3f}) matched full fine-tuning "
-              f"({full['test_accuracy']:.3f})")  # fmt: skip
-    head_vs_full = compare("head", frozen["test_accuracy"], "full", full["test_accuracy"],
+    quoted = (f"({frozen['accuracy']:.3f}) matched full fine-tuning "
+              f"({full['accuracy']:.3f})")  # fmt: skip
+    head_vs_full = compare("head", frozen["accuracy"], "full", full["accuracy"],
                            se_a=frozen["accuracy_se"], se_b=full["accuracy_se"])  # fmt: skip
     assert quoted in lesson and head_vs_full.winner is None
     assert f"{text['recipe']['articles']['test']} articles" in readme

@@ -350,7 +350,7 @@ def test_variant_plots_show_every_row():
         row["se"] = 0.05
     ax = plot_variants(rows, "v", "acc", group="g", reference=0.1, err="se").axes[0]
     assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0.5, 0.6, 0.7, 0.8]
-    assert ax.get_ylabel() == "acc (bars: ± se)"
+    assert " ".join(ax.get_ylabel().split()) == "acc (bars: ± se)"
     lines = plot_variants(rows, "v", "acc", group="g", kind="line").axes[0].get_lines()
     assert len(lines) == 2
     with pytest.raises(ValueError, match="every row needs the columns"):
