@@ -77,18 +77,20 @@ def lesson_prefix(name: str, last_cell: str, folder: Path) -> Path:
 
 @pytest.mark.slow
 def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
-    """Lesson 04 in full mode up to its first training cell: 10,000 + 10,000 Fashion-MNIST
-    images prepared per batch at 224 px, two runs cut to 1 step, two evaluations cut to 1
-    batch. The benchmark suite runs whole lessons (`--only course --course-mode full`)."""
+    """Lesson 04 in full mode up to its first timed training steps: 10,000 + 1,000 + 10,000
+    Fashion-MNIST images prepared per batch at 224 px, the network cut below its last block, and
+    a few training steps of the whole network and of the part above the cut at 224 px. The
+    benchmark suite runs whole lessons (`--only course --course-mode full`)."""
     require_asset("fashion_mnist")
     require_asset("efficientnet_lite0")
-    nb = lesson_prefix("04_layer_freezing", "c09", tmp_path)
+    nb = lesson_prefix("04_layer_freezing", "5a670f31", tmp_path)
     (run,) = run_course([nb], tmp_path / "out", mode="full", max_steps=1, timeout=600)
     assert run.status == "ok", run.error
     assert run.peak_rss_gb is not None and run.peak_rss_gb < RAM_BUDGET_GB
     out = nbformat.read(tmp_path / "out" / nb.name, as_version=4)
     text = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
-    assert "10000 training / 10000 test images at 224 px" in text
+    assert "10,000 train, 1,000 val, 10,000 test images at 224 px" in text
+    assert "one step: whole network" in text
 
 
 @pytest.mark.slow
