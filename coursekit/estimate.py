@@ -101,7 +101,8 @@ def _cost_model(name: str) -> nn.Module:
     """The architecture with untrained weights: shapes and FLOPs only (the weights don't matter).
 
     EfficientNet-Lite0 is built on the meta device (no memory, built in ms); MiniLM on the CPU,
-    since transformers 4.x checks its inputs' values (`.item()`), which meta tensors don't have."""
+    since transformers 4.x checks its inputs' values (`.item()`), which meta tensors don't have.
+    The decoders are costed by `_decoder_cost`."""
     if name == "efficientnet_lite0":
         from .models.efficientnet_lite import EfficientNetLite0
 
@@ -113,19 +114,12 @@ def _cost_model(name: str) -> nn.Module:
         from .models.text import minilm_dir
 
         return AutoModel.from_config(AutoConfig.from_pretrained(minilm_dir()))
-    if name.startswith("smollm2-"):  # lesson 08's decoders, from their published shapes
-        from .generative.plan import decoder
-
-        with torch.device("meta"):
-            return decoder(name.split("-", 1)[1].replace("m", "M").replace("b", "B"))
     raise ValueError(
         f"no cost model for {name!r}; use 'efficientnet_lite0', 'minilm' or 'smollm2-<size>'"
     )
 
 
 def _example_input(name: str, size: int) -> torch.Tensor | dict[str, torch.Tensor]:
-    if name.startswith("smollm2-"):
-        return {"input_ids": torch.ones(1, size, dtype=torch.long, device="meta")}
     if name == "minilm":
         ones = torch.ones(1, size, dtype=torch.long)  # no padding
         return {"input_ids": ones, "attention_mask": ones}
@@ -161,7 +155,27 @@ def model_cost(model: nn.Module, inputs: object) -> ExampleCost:
 @functools.cache
 def per_example_cost(name: str, size: int) -> ExampleCost:
     """`model_cost` of one example through the course model `name` at `size` px or tokens."""
+    if name.startswith("smollm2-"):
+        return _decoder_cost(name.split("-", 1)[1].replace("m", "M").replace("b", "B"), size)
     return model_cost(_cost_model(name).eval(), _example_input(name, size))
+
+
+def _decoder_cost(size: str, tokens: int) -> ExampleCost:
+    """Lesson 08's decoders, from their published shapes, costed with 1 and 2 layers on the CPU
+    and extrapolated: every layer is identical, so N layers cost c1 + (N - 1) (c2 - c1) exactly.
+    (Not on the meta device: transformers' rotary embedding opens `torch.autocast` on its input's
+    device type, which torch refuses for "meta".)"""
+    from .generative.plan import ARCHITECTURES, decoder
+
+    inputs = {"input_ids": torch.ones(1, tokens, dtype=torch.long)}
+    one, two = (model_cost(decoder(size, layers=n), inputs) for n in (1, 2))
+    extra = ARCHITECTURES[size][1] - 1
+    return ExampleCost(
+        one.flops + extra * (two.flops - one.flops),
+        one.act_bytes + extra * (two.act_bytes - one.act_bytes),
+        max(one.largest_bytes, two.largest_bytes),
+        one.params + extra * (two.params - one.params),
+    )
 
 
 def roofline_seconds(

@@ -70,7 +70,8 @@ def generate_batch(
     side = tokenizer.padding_side
     tokenizer.padding_side = padding_side
     try:
-        enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False,
+                        return_token_type_ids=False)  # fmt: skip
     finally:
         tokenizer.padding_side = side
     # right padding only when asked: the lesson shows what it does, so no warning about it

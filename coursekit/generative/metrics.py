@@ -117,7 +117,8 @@ def perplexity(
     batches = []
     for start in range(0, len(texts), batch_size):
         enc = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt",
-                        padding="longest", truncation=True, max_length=max_length)  # fmt: skip
+                        padding="longest", truncation=True, max_length=max_length,
+                        return_token_type_ids=False)  # fmt: skip
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, IGNORE_INDEX)
         batches.append({**enc, "labels": labels})
     return math.exp(response_loss(model, batches))

@@ -37,15 +37,16 @@ FULL_MODEL = "1.7B"  # full mode's model on a GPU with network access
 VOCAB = 49_152
 
 
-def decoder(size: str) -> Any:
-    """An untrained `LlamaForCausalLM` of a SmolLM2 size (build it on the meta device for shapes
-    and FLOPs without memory: `with torch.device("meta"): decoder("1.7B")`)."""
+def decoder(size: str, layers: int | None = None) -> Any:
+    """An untrained `LlamaForCausalLM` of a SmolLM2 size, with its own number of layers unless
+    `layers` is given (`coursekit.estimate` costs a model from 1 and 2 of its layers)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    h, layers, heads, kv_heads, mlp = ARCHITECTURES[size]
+    h, n_layers, heads, kv_heads, mlp = ARCHITECTURES[size]
     config = LlamaConfig(
-        vocab_size=VOCAB, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
-        num_key_value_heads=kv_heads, intermediate_size=mlp, tie_word_embeddings=True,
+        vocab_size=VOCAB, hidden_size=h, num_hidden_layers=layers or n_layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, intermediate_size=mlp,
+        tie_word_embeddings=True,
     )  # fmt: skip
     return LlamaForCausalLM(config).eval()
 

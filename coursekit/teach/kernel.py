@@ -44,6 +44,14 @@ LOAD = (
     "    _s.modules['_coursekit_' + _n] = _m = _u.module_from_spec(_p)\n"
     "    _p.loader.exec_module(_m)\n"
 )
+# ipykernel_launcher, started on a writable copy of the connection file: ipykernel before 6.2x
+# (Colab's 6.17) rewrites the file it was given, and the grader's copy is bound read-only.
+LAUNCH = (
+    "import shutil, sys; del sys.path[0]; "
+    f"shutil.copy(sys.argv[1], {SOCKETS + '/kernel.json'!r}); "
+    "from ipykernel import kernelapp; "
+    f"kernelapp.launch_new_instance(argv=['-f', {SOCKETS + '/kernel.json'!r}])"
+)
 
 
 def standalone(*names: str) -> str:
@@ -128,7 +136,7 @@ def starter(
         (run / "conn").mkdir()
         group, note = None, ""
         if sandbox:
-            command = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            command = [sys.executable, "-c", LAUNCH, "{connection_file}"]
             ro = [(run / "conn", str(run / "conn"))]
             ro += [(path, f"{WORKDIR}/{name}") for name, path in (files or {}).items()]
             argv, group, note = launcher(find_bwrap(), hidden, sizes, command, run, ro=ro)

@@ -41,9 +41,10 @@ def explore(
     slider.observe(picked, names="value")
     box = widgets.VBox([slider, out])
     bundle = getattr(box, "_repr_mimebundle_", None)
-    if bundle is None:  # ipywidgets 7 (Colab) displays itself
-        display(box)
-        return
-    data = bundle()
-    data = data[0] if isinstance(data, tuple) else data
+    if bundle is None:  # ipywidgets 7 (Colab): the view data its own display would send
+        view = {"version_major": 2, "version_minor": 0, "model_id": box.model_id}
+        data = {"application/vnd.jupyter.widget-view+json": view}
+    else:
+        data = bundle()
+        data = data[0] if isinstance(data, tuple) else data
     display({**data, "text/plain": STATIC_TEXT.format(name=name)}, raw=True)
