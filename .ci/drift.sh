@@ -4,8 +4,9 @@
 #   (a) colab:   a Colab-like stack (.ci/colab-stack.txt) on Python 3.12, installed first; then
 #                coursekit installed EXACTLY as the notebooks' setup cell does (the cell itself
 #                runs, with a stand-in google.colab); fails if any of Colab's libraries changed;
-#                then the fast tests, the two-process test, and notebooks 03, 05 and 08 (the
-#                generative lesson: SmolLM2 from GGUF on Colab's transformers) under nbval.
+#                then the fast tests, the two-process test, and notebooks 03 and 08 (the
+#                generative lesson: SmolLM2 from GGUF on Colab's transformers) under nbval
+#                (05's LoRA meets Colab's peft in the fast tests: tests/test_lora*.py).
 #   (b) minimum: the lowest versions pyproject.toml declares (uv --resolution lowest-direct) on
 #                Python 3.10; the fast tests.
 # Usage: .ci/drift.sh [colab] [minimum]     (default: both)
@@ -83,8 +84,8 @@ if [[ " $STACKS " == *" colab "* ]]; then
   step "colab: the two-process training test (2 processes vs 1 with the same effective batch)"
   "$V/bin/python" -m pytest tests/test_distributed.py -p no:cacheprovider -q \
     -k two_processes_match_one_process
-  step "colab: notebooks 03, 05 and 08 under nbval"
-  "$V/bin/python" -m pytest notebooks/03_head_replacement.ipynb notebooks/05_lora.ipynb \
+  step "colab: notebooks 03 and 08 under nbval"
+  "$V/bin/python" -m pytest notebooks/03_head_replacement.ipynb \
     notebooks/08_instruction_tuning.ipynb --nbval-lax --nbval-current-env -p no:cacheprovider -q
 fi
 
