@@ -41,7 +41,7 @@ LIBRARIES = {
     "matplotlib": ("matplotlib", "3.7"),
     "ipywidgets": ("ipywidgets", "7.6"),
     "tqdm": ("tqdm", "4.66"),
-    "gguf": ("gguf", "0.10"),  # lesson 08 reads SmolLM2's GGUF file
+    "gguf": ("gguf", "0.11"),  # lesson 08 reads SmolLM2's GGUF file (0.10 needs sentencepiece)
 }
 # Models that only exist online: shown so learners know what needs internet.
 _ONLINE_ONLY = {

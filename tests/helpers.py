@@ -70,7 +70,10 @@ def tiny_chat_tokenizer():
     raw = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     raw.decoder = decoders.ByteLevel()
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw)
+    # a decoder's inputs, as SmolLM2's tokenizer has them (older transformers add token_type_ids)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw, model_input_names=["input_ids", "attention_mask"]
+    )
     tok.add_special_tokens(
         {
             "unk_token": "<|endoftext|>",

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from ..claims import Measure, fmt, over_seeds, paired
 from ..training.history import History
+from ..training.limits import active_dry_run
 from .recipes import RecipeRun
 
 __all__ = [
@@ -43,7 +44,10 @@ def val_accuracy(runs: Sequence[RecipeRun], epoch: int) -> Measure:
 
 
 def _val_at(run: RecipeRun, epoch: int) -> float:
+    """A dry run (`training.limits`) cuts every run short: its last epoch stands in."""
     curve = run.history.metric("val_accuracy")
+    if curve and epoch > len(curve) and active_dry_run() is not None:
+        return curve[-1]
     if epoch < 1 or (epoch > len(curve) and not run.diverged):
         raise ValueError(f"no validation accuracy after epoch {epoch}: the run has {len(curve)}")
     return curve[epoch - 1] if epoch <= len(curve) else 0.0

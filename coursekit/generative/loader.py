@@ -100,6 +100,14 @@ def _quiet() -> Any:
     return quiet_transformers()
 
 
+def _with_padding(tokenizer: Any) -> Any:
+    """The tokenizer with SmolLM2's padding token, its end-of-turn token `<|im_end|>` (as on the
+    hub): transformers before 4.57 read no padding token from the GGUF file."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def _convert(gguf: Path, folder: Path, digest: str) -> None:
     """De-quantize the GGUF file once and save it as a plain Hugging Face folder, atomically
     (a folder built aside and renamed into place, so a crash never leaves half a cache)."""
@@ -110,7 +118,9 @@ def _convert(gguf: Path, folder: Path, digest: str) -> None:
     hf_logging.set_verbosity_error()
     try:
         with _quiet():
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            tokenizer = _with_padding(
+                AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            )
             loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         config = loaded.config
         if hasattr(config, "quantization_config"):  # the saved copy is plain float32, not GGUF
@@ -157,7 +167,7 @@ def load_packaged(device: torch.device | str | None = None, four_bit: bool = Fal
     options = _four_bit_options() if four_bit else {}
     with _quiet():
         model = AutoModelForCausalLM.from_pretrained(folder, **options)  # float32
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = _with_padding(AutoTokenizer.from_pretrained(folder))
     if device is not None and not four_bit:
         model.to(device)
     what = "4-bit NF4 on the GPU" if four_bit else "float32"
