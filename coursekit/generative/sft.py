@@ -160,9 +160,10 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             f"expected logits (batch, tokens, vocab) and labels (batch, tokens); got "
             f"{tuple(logits.shape)} and {tuple(labels.shape)}"
         )
-    shifted = logits[:, :-1].reshape(-1, logits.shape[-1])
+    # shift the labels, not the logits: a shifted slice of the logits would be copied whole
+    shifted = nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
     return nn.functional.cross_entropy(
-        shifted.float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX
+        logits.reshape(-1, logits.shape[-1]).float(), shifted.reshape(-1), ignore_index=IGNORE_INDEX
     )
 
 

@@ -200,7 +200,7 @@ def _train_epoch(run: _Run) -> dict[str, float]:
         )
         loss, logits = train_step(setup, inputs, labels, update=update, check=run.n_out is None)
         if run.n_out is None:
-            run.n_out = logits.shape[-1] if logits.ndim == 2 else None
+            run.n_out = logits.shape[-1] if logits is not None and logits.ndim == 2 else None
         if update:
             if run.config.scheduler is not None and run.config.scheduler_interval == "step":
                 run.config.scheduler.step()

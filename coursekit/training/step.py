@@ -81,9 +81,12 @@ def train_step(
     *,
     update: bool = True,
     check: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One (micro-)batch of training on device tensors; returns (loss, logits), detached.
 
+    The logits come back for the default loss only (`fit` counts correct predictions from
+    them); under a `loss_fn` of your own they are None and freed before the backward pass,
+    since they can be large (a decoder's: tokens x its whole vocabulary, lesson 08).
     `update=False` only accumulates gradients (gradient accumulation); `check=True` checks the
     labels against the model's outputs with clear errors (`fit` does it on the first batch).
     """
@@ -91,10 +94,12 @@ def train_step(
     if check:
         check_labels(labels, logits, setup.loss_fn is not None)
     loss = (setup.loss_fn or nn.functional.cross_entropy)(logits.float(), labels)
+    kept = logits.detach() if setup.loss_fn is None else None
+    del logits
     setup.backward(setup.scaler.scale(loss / setup.grad_accum_steps))
     if update:
         _update(setup)
-    return loss.detach(), logits.detach()
+    return loss.detach(), kept
 
 
 def _update(setup: StepSetup) -> None:
