@@ -13,7 +13,10 @@ token length (so no batch holds padding, whatever order each tool draws them in)
 - TRL: `SFTTrainer` with a peft `LoraConfig`, on a conversational prompt-completion dataset
   (completion-only loss), fp32, no gradient checkpointing, its default optimizer.
 
-Each contender trains a fresh copy of the model; contenders alternate (A B A B ...) and each
+Each run trains a fresh copy of the model in a fresh process (on a CPU the peak resident set of a
+process that already ran the other contender counts only the memory that run did not already
+hold: measured here, the first run of a process added 636 MB and the same run third 325 MB);
+contenders alternate (A B A B ...) and each
 reports the median seconds per optimizer step after warm-up steps, tokens per second (TRL's
 examples are one token longer: its chat-template rendering keeps the newline after the end-of-turn
 token, so the ratio compares seconds per token), and the peak memory its training added (CUDA:
@@ -136,6 +139,19 @@ def _run_trl(base: torch.nn.Module, tokenizer: Any, pairs: list, batch: int,
     return clock.times, mem.increase_mb, tokens
 
 
+def _measure(tool: str, n: int, batch: int, device: str) -> tuple[list[float], float, int]:
+    """One run of `tool` on `n` examples: step times, peak memory added (MB), example length."""
+    from coursekit import generative
+    from coursekit.finetune.export import quiet_transformers
+
+    with quiet_transformers():
+        model, tokenizer = generative.load_decoder()
+        pairs, encoded, _ = _examples(tokenizer, n)
+        if tool == "coursekit fit":
+            return _run_fit(model, tokenizer, encoded, batch, torch.device(device))
+        return _run_trl(model, tokenizer, pairs, batch, torch.device(device))
+
+
 def run(device: torch.device, smoke: bool = False) -> dict:
     """The section's figures (see the module docstring)."""
     from coursekit import generative
@@ -146,13 +162,22 @@ def run(device: torch.device, smoke: bool = False) -> dict:
     except ImportError:
         return {"status": "not measured: trl is not installed (pip install trl)"}
     steps, warmup, repeats, batch = (3, 1, 1, 4) if smoke else (12, 2, 3, 8)
-    model, tokenizer = generative.load_decoder()
-    pairs, encoded, length = _examples(tokenizer, steps * batch)
     runs: dict[str, list] = {"coursekit fit": [], "TRL SFTTrainer": []}
-    with quiet_transformers():
+    if smoke:
+        with quiet_transformers():
+            for name in runs:
+                runs[name].append(_measure(name, steps * batch, batch, str(device)))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("spawn")
         for _ in range(repeats):  # alternate, so a slow spell hits both
-            runs["coursekit fit"].append(_run_fit(model, tokenizer, encoded, batch, device))
-            runs["TRL SFTTrainer"].append(_run_trl(model, tokenizer, pairs, batch, device))
+            for name in runs:  # a fresh process each: no run inherits another's freed memory
+                with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                    job = pool.submit(_measure, name, steps * batch, batch, str(device))
+                    runs[name].append(job.result())
+    length = runs["coursekit fit"][0][2]
     rows = []
     for name, results in runs.items():
         per_step = [t for times, _, _ in results for t in times[warmup:]]
