@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -53,6 +54,18 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so a clock reading covers it (a no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any, fresh: bool = True) -> Any:
+    """`fn(*args)` in a freshly spawned process (its peak memory and caches its own), or here
+    when `fresh` is False (smoke runs: speed). `fn` must be importable (module level)."""
+    if not fresh:
+        return fn(*args)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def interleaved(contenders: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:

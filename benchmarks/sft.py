@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from .common import in_fresh_process
+
 LORA = {"target_modules": ["q_proj", "v_proj"], "r": 8, "alpha": 16, "dropout": 0.0}
 LR = 2e-3
 
@@ -155,7 +157,6 @@ def _measure(tool: str, n: int, batch: int, device: str) -> tuple[list[float], f
 def run(device: torch.device, smoke: bool = False) -> dict:
     """The section's figures (see the module docstring)."""
     from coursekit import generative
-    from coursekit.finetune.export import quiet_transformers
 
     try:
         import trl
@@ -163,20 +164,10 @@ def run(device: torch.device, smoke: bool = False) -> dict:
         return {"status": "not measured: trl is not installed (pip install trl)"}
     steps, warmup, repeats, batch = (3, 1, 1, 4) if smoke else (12, 2, 3, 8)
     runs: dict[str, list] = {"coursekit fit": [], "TRL SFTTrainer": []}
-    if smoke:
-        with quiet_transformers():
-            for name in runs:
-                runs[name].append(_measure(name, steps * batch, batch, str(device)))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = mp.get_context("spawn")
-        for _ in range(repeats):  # alternate, so a slow spell hits both
-            for name in runs:  # a fresh process each: no run inherits another's freed memory
-                with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                    job = pool.submit(_measure, name, steps * batch, batch, str(device))
-                    runs[name].append(job.result())
+    for _ in range(repeats):  # alternate, so a slow spell hits both
+        for name in runs:  # a fresh process each: no run inherits another's freed memory
+            job = (_measure, name, steps * batch, batch, str(device))
+            runs[name].append(in_fresh_process(*job, fresh=not smoke))
     length = runs["coursekit fit"][0][2]
     rows = []
     for name, results in runs.items():

@@ -20,7 +20,7 @@ from coursekit.cost import measure_step
 from coursekit.freezing import freeze_all_but_head, unfreeze, unfreeze_last
 from coursekit.lora import add_lora
 
-from .common import Sizes
+from .common import Sizes, in_fresh_process
 
 LORA_RANKS = (4, 8, 16)
 
@@ -111,17 +111,7 @@ def run(s: Sizes, device: torch.device) -> dict:
         for kind, name, last_k in (("text", "MiniLM-L6", 2), ("vision", "EfficientNet-Lite0", 3))
         for strategy in _strategies(kind, last_k)
     ]
-    if s.smoke:
-        rows = [_measure(*job) for job in jobs]
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = mp.get_context("spawn")
-        rows = []
-        for job in jobs:
-            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                rows.append(pool.submit(_measure, *job).result())
+    rows = [in_fresh_process(_measure, *job, fresh=not s.smoke) for job in jobs]
     return {
         "rows": rows,
         "image_size": s.image_size,
