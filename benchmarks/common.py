@@ -77,7 +77,7 @@ def interleaved(contenders: dict[str, Callable[[], float]], repeats: int) -> dic
     return out
 
 
-def _busy_seconds() -> float:
+def busy_seconds() -> float:
     import psutil
 
     t = psutil.cpu_times()
@@ -100,13 +100,13 @@ class Contention:
     """
 
     def __enter__(self) -> Contention:
-        self.t0, self.busy0, self.own0 = time.perf_counter(), _busy_seconds(), _own_seconds()
+        self.t0, self.busy0, self.own0 = time.perf_counter(), busy_seconds(), _own_seconds()
         self.load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = max(time.perf_counter() - self.t0, 1e-9)
-        others = (_busy_seconds() - self.busy0) - (_own_seconds() - self.own0)
+        others = (busy_seconds() - self.busy0) - (_own_seconds() - self.own0)
         self.seconds = wall
         self.other_cores = max(0.0, others / wall)
 

@@ -310,7 +310,8 @@ def _grading(sec: dict) -> str:
         f"{sec['lesson']}, its solutions copy; baseline: `coursekit/teach` at {sec['baseline']}."
         f"\n\n{table(sec['rows'], cols)}\n\nNow / before: **{sec['ratio']}x** wall, "
         f"**{sec.get('cpu_ratio', '-')}x** CPU (target at most "
-        f"{sec['target']}x; met: {sec['met']}; full marks from both: {sec['full_marks']})."
+        f"{sec['target']}x; met: {sec['met']}; full marks from today's grader: "
+        f"{sec['full_marks']})."
     )
 
 

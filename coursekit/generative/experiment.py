@@ -149,6 +149,7 @@ def lora_vs_full(
                      "s / step": cost.seconds_per_step,
                      "activations (MB)": cost.peak_increase_mb,
                      "checkpoint (MB)": 4 * cost.trainable / 1e6})  # fmt: skip
+    release_memory()
     return rows
 
 
