@@ -231,3 +231,45 @@ def test_submission_files_are_capped_before_any_kernel_starts(tmp_path):
     assert sub.nb is None and "to read" in sub.error
     (sub,) = collect([small])
     assert sub.nb is not None and len(sub.nb.cells) == 3
+
+
+def test_a_kernel_reuses_the_graders_feature_cache_but_cannot_change_it(tmp_path, monkeypatch):
+    """The grader's cached features are linked read-only into each kernel's own cache folder:
+    reading one works, writing through the link fails, and a new entry stays in the kernel's
+    tmpfs (the grader's folder is unchanged)."""
+    from coursekit.teach.kernel import Kernel, starter
+
+    data = tmp_path / "data"
+    (data / "features").mkdir(parents=True)
+    entry = data / "features" / "features-abc.safetensors"
+    entry.write_bytes(b"cached")
+    monkeypatch.setenv("COURSEKIT_DATA", str(data))
+    work = tmp_path / "grading"
+    work.mkdir()
+    code = textwrap.dedent("""\
+        import os
+        cache = os.path.join(os.environ["COURSEKIT_DATA"], "features")
+        entry = os.path.join(cache, "features-abc.safetensors")
+        print(open(entry, "rb").read())
+        try:
+            with open(entry, "wb") as f:
+                f.write(b"poisoned")
+            print("written")
+        except OSError as err:
+            print("refused", err.errno)
+        with open(os.path.join(cache, "features-new.safetensors"), "wb") as f:
+            f.write(b"new")
+        print(sorted(os.listdir(cache)))
+        """)
+    kernel = Kernel(starter(work, [work], Sizes(out=MB), 8 * MB), 2 * MB, 8 * MB)
+    kernel.start()
+    try:
+        run = kernel.execute(code, 60)
+    finally:
+        kernel.kill()
+    text = "".join(o.get("text", "") for o in run.outputs)
+    assert run.status == "ok", run.message
+    assert "b'cached'" in text and "refused" in text and "written" not in text, text
+    assert "features-new.safetensors" in text
+    assert entry.read_bytes() == b"cached"
+    assert sorted(p.name for p in (data / "features").iterdir()) == ["features-abc.safetensors"]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .results import clean_output
-from .sandbox import RUN, SOCKETS, WORKDIR, Sizes, find_bwrap, launcher, sandbox_root
+from .sandbox import FEATURES, RUN, SOCKETS, WORKDIR, Sizes, find_bwrap, launcher, sandbox_root
 
 __all__ = ["AgentError", "CellRun", "Kernel", "Session", "standalone", "starter"]
 
@@ -45,13 +45,23 @@ LOAD = (
     "    _p.loader.exec_module(_m)\n"
 )
 # ipykernel_launcher, started on a writable copy of the connection file: ipykernel before 6.2x
-# (Colab's 6.17) rewrites the file it was given, and the grader's copy is bound read-only.
-LAUNCH = (
-    "import shutil, sys; del sys.path[0]; "
-    f"shutil.copy(sys.argv[1], {SOCKETS + '/kernel.json'!r}); "
-    "from ipykernel import kernelapp; "
-    f"kernelapp.launch_new_instance(argv=['-f', {SOCKETS + '/kernel.json'!r}])"
-)
+# (Colab's 6.17) rewrites the file it was given, and the grader's copy is bound read-only. The
+# grader's feature cache, bound read-only at FEATURES, is linked file by file into the kernel's
+# own cache folder: a lesson reuses the features the course already computed (each entry keyed
+# by a hash of model, inputs and settings, and checksummed), and what it computes anew stays in
+# its own tmpfs; the links cannot be written through.
+LAUNCH = f"""\
+import os, shutil, sys
+del sys.path[0]
+shutil.copy(sys.argv[1], {SOCKETS + "/kernel.json"!r})
+shared, cache = {FEATURES!r}, os.path.join(os.environ['COURSEKIT_DATA'], 'features')
+if os.path.isdir(shared):
+    os.makedirs(cache, exist_ok=True)
+    for name in os.listdir(shared):
+        os.symlink(os.path.join(shared, name), os.path.join(cache, name))
+from ipykernel import kernelapp
+kernelapp.launch_new_instance(argv=['-f', {SOCKETS + "/kernel.json"!r}])
+"""
 
 
 def standalone(*names: str) -> str:
@@ -112,6 +122,18 @@ def _manager_class() -> type:
     return SandboxKernelManager
 
 
+def _feature_cache(hidden: list[Path]) -> list[Path]:
+    """The grader's feature cache (`datasets.data_dir() / "features"`) if it holds entries and
+    lies outside every hidden path: shown read-only to each kernel (see LAUNCH)."""
+    from ..datasets import data_dir
+
+    folder = data_dir().resolve() / "features"
+    if not folder.is_dir() or not any(folder.glob("features-*.safetensors")):
+        return []
+    inside = (folder == h or h in folder.parents for h in (Path(p).resolve() for p in hidden))
+    return [] if any(inside) else [folder]
+
+
 def starter(
     folder: Path,
     hidden: list[Path],
@@ -139,6 +161,7 @@ def starter(
             command = [sys.executable, "-c", LAUNCH, "{connection_file}"]
             ro = [(run / "conn", str(run / "conn"))]
             ro += [(path, f"{WORKDIR}/{name}") for name, path in (files or {}).items()]
+            ro += [(cache, FEATURES) for cache in _feature_cache(hidden)]
             argv, group, note = launcher(find_bwrap(), hidden, sizes, command, run, ro=ro)
             spec = run / "spec" / "coursekit-sandbox"
             spec.mkdir(parents=True)

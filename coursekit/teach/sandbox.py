@@ -48,6 +48,7 @@ __all__ = [
 WORKDIR = "/tmp/work"  # the kernel's working folder and HOME
 SOCKETS = "/run/ck"  # the kernel's ZeroMQ sockets
 RUN = "/run/ck-out"  # values the kernel hands over (teach.agent writes, the grader reads)
+FEATURES = "/run/ck-features"  # the grader's feature cache, read-only (see kernel.LAUNCH)
 # Variables a lesson may need; everything else in the grader's environment stays outside.
 PASSED_ENV = ("COURSEKIT_", "OMP_", "MKL_", "CUDA_VISIBLE_DEVICES", "HF_HUB_OFFLINE", "LANG", "TZ")
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "fonts")
