@@ -255,3 +255,23 @@ def test_sft_section_without_trl_says_not_measured(monkeypatch):
     res = sft.run(torch.device("cpu"), smoke=True)
     assert res["status"].startswith("not measured: trl is not installed")
     assert report._sft(res) == res["status"]
+
+
+def test_gpu_check_grades_only_the_repeated_half_and_refuses_a_cpu():
+    """The GPU check's training data is learnable (the second half of each row repeats the
+    first, and only it is graded); without CUDA the check says so instead of measuring a CPU."""
+    import torch
+
+    from benchmarks import gpu_check
+
+    batches = gpu_check.lm_batches(40)
+    assert [len(y) for _, y in batches] == [16, 16, 8]
+    inputs, labels = batches[0]
+    half = gpu_check.TOKENS // 2
+    assert torch.equal(inputs["input_ids"][:, :half], inputs["input_ids"][:, half:])
+    assert (labels[:, :half] == -100).all() and torch.equal(
+        labels[:, half:], inputs["input_ids"][:, half:]
+    )
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="needs a CUDA GPU"):
+            gpu_check.main()
