@@ -29,7 +29,9 @@ def test_the_packaged_model_converts_once_caches_and_answers(tmp_path, monkeypat
     require_asset("smollm2")
     monkeypatch.setenv("COURSEKIT_DATA", str(tmp_path))
     first = gen.load_decoder()
-    assert "First use: de-quantizing" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "First use: de-quantizing" in said.out
+    assert "GGUF tensors" not in said.out + said.err, "no progress bar (frozen at 0% when saved)"
     stamp = json.loads((tmp_path / "models" / "smollm2-135m-instruct" / loader._STAMP).read_text())
     assert stamp["gguf_sha256"] == loader.sha256_of(loader.asset_path("smollm2"))
     second = gen.load_decoder()

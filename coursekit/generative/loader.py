@@ -19,11 +19,13 @@ Lesson 08.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,11 +95,26 @@ def _cache_is_current(folder: Path, digest: str) -> bool:
     return saved == {"gguf_sha256": digest, "version": _CACHE_VERSION}
 
 
-def _quiet() -> Any:
-    """No progress bars or load reports from transformers (hygiene of the saved notebooks)."""
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No progress bars or load reports from transformers (hygiene of the saved notebooks),
+    the GGUF reader's own included: it draws a tqdm bar that `disable_progress_bar` does not
+    reach, which a saved notebook shows frozen at 0%."""
     from ..finetune.export import quiet_transformers
 
-    return quiet_transformers()
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_reader
+    except ImportError:  # a transformers without GGUF support has no such bar
+        gguf_reader = None
+    bar = getattr(gguf_reader, "tqdm", None)
+    with quiet_transformers():
+        if bar is not None:
+            gguf_reader.tqdm = functools.partial(bar, disable=True)
+        try:
+            yield
+        finally:
+            if bar is not None:
+                gguf_reader.tqdm = bar
 
 
 def _with_padding(tokenizer: Any) -> Any:
