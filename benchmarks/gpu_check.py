@@ -5,8 +5,9 @@ Memory and step time do not depend on the weights' values, so lesson 08's full-m
 (SmolLM2-360M and 1.7B, from their published shapes) can be measured on a machine that cannot
 download them. Checked: the precision policy the GPU gets; the course's LoRA against peft on CUDA
 (logits and gradients); `fit` with `causal_lm_loss` in bf16 and in fp16 with loss scaling (a
-T4's path); the peak memory of a LoRA SFT step (16-bit base) at full mode's batch, and of
-full fine-tuning of the 135M model, each next to `coursekit.estimate`'s upper estimate.
+T4's path); the peak memory of `fit`'s own step (`cost.measure_step`) for a LoRA SFT step on a
+16-bit base at full mode's batch, and for full fine-tuning of the 135M model, each next to
+`coursekit.estimate`'s upper estimate.
 
     python -m benchmarks.gpu_check            # writes $OUT or benchmarks/results/gpu-check.json
 
@@ -20,13 +21,13 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from coursekit import describe_hardware, fit, precision_policy
 from coursekit import estimate as est
+from coursekit.cost import measure_step
 from coursekit.generative import causal_lm_loss
 from coursekit.generative.parity import lora_peft_gap
 from coursekit.generative.plan import VOCAB, decoder
@@ -49,33 +50,6 @@ def lm_batches(n: int, seed: int = 0) -> list[tuple[dict, torch.Tensor]]:
          labels[i : i + BATCH])
         for i in range(0, n, BATCH)
     ]  # fmt: skip
-
-
-def _peak_of(fn: Callable[[], None], repeats: int = 3) -> tuple[float, float]:
-    """(seconds per call, peak GB allocated) over `repeats` calls after one warm-up call."""
-    fn()
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t) / repeats, torch.cuda.max_memory_allocated() / 1e9
-
-
-def _step_fn(model: torch.nn.Module, dtype: torch.dtype) -> Callable[[], None]:
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-4)
-    ids = torch.randint(100, VOCAB, (BATCH, TOKENS), device="cuda")
-
-    def one() -> None:
-        with torch.autocast("cuda", dtype=dtype):
-            loss = causal_lm_loss(model(input_ids=ids).logits, ids)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    return one
 
 
 def policy() -> dict:
@@ -101,22 +75,33 @@ def fit_decoder(precision: str) -> dict:
             "first5": sum(losses[:5]) / 5, "last5": sum(losses[-5:]) / 5}  # fmt: skip
 
 
+def _step_cost(model: torch.nn.Module, precision: str, kind: str, name: str) -> dict:
+    """`cost.measure_step` (fit's own step) at full mode's batch: peak GPU memory, weights
+    included, next to `coursekit.estimate`'s upper estimate for the same work."""
+    ids = torch.randint(100, VOCAB, (BATCH, TOKENS))
+    batch = ({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, ids)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    cost = measure_step(model, batch, lr=1e-4, steps=3, warmup=1, device="cuda",
+                        precision=precision, loss_fn=causal_lm_loss, copy_model=False)  # fmt: skip
+    work = est.Work("SFT", name, kind, BATCH, TOKENS, BATCH)
+    return {"measured_peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
+            "estimated_peak_gb": round(est.peak_gpu_bytes(work) / 1e9, 2),
+            "s_per_step": round(cost.seconds_per_step, 3)}  # fmt: skip
+
+
 def sft_lora(size: str) -> dict:
+    """LoRA on a 16-bit base (bf16 here: the same bytes as a T4's fp16)."""
     torch.manual_seed(0)
-    model = decoder(size).to("cuda", torch.float16)
+    model = decoder(size).to("cuda", torch.bfloat16)
     add_lora(model, **LORA)
-    seconds, gb = _peak_of(_step_fn(model, torch.float16))
-    work = est.Work("SFT", f"smollm2-{size.lower()}", "lora", BATCH, TOKENS, BATCH)
-    return {"measured_peak_gb": round(gb, 2), "estimated_peak_gb": round(
-        est.peak_gpu_bytes(work) / 1e9, 2), "s_per_step": round(seconds, 3)}  # fmt: skip
+    return _step_cost(model, "bf16", "lora", f"smollm2-{size.lower()}")
 
 
 def full_ft_135m() -> dict:
+    """Every weight trains: fp32 weights, fp16 autocast with loss scaling (a T4's path)."""
     torch.manual_seed(0)
-    seconds, gb = _peak_of(_step_fn(decoder("135M").cuda(), torch.float16))
-    work = est.Work("full", "smollm2-135m", "train", BATCH, TOKENS, BATCH)
-    return {"measured_peak_gb": round(gb, 2), "estimated_peak_gb": round(
-        est.peak_gpu_bytes(work) / 1e9, 2), "s_per_step": round(seconds, 3)}  # fmt: skip
+    return _step_cost(decoder("135M"), "fp16", "train", "smollm2-135m")
 
 
 CHECKS = {
@@ -124,8 +109,8 @@ CHECKS = {
     "lora_vs_peft": parity,
     "fit_bf16": lambda: fit_decoder("bf16"),
     "fit_fp16_loss_scaling": lambda: fit_decoder("fp16"),
-    "sft_lora_1.7B_fp16": lambda: sft_lora("1.7B"),
-    "sft_lora_360M_fp16": lambda: sft_lora("360M"),
+    "sft_lora_1.7B_16bit": lambda: sft_lora("1.7B"),
+    "sft_lora_360M_16bit": lambda: sft_lora("360M"),
     "full_ft_135M": full_ft_135m,
 }
 
