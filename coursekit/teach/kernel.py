@@ -126,9 +126,10 @@ def _feature_cache(hidden: list[Path]) -> list[Path]:
     """The grader's feature cache (`datasets.data_dir() / "features"`) if it holds entries and
     lies outside every hidden path: shown read-only to each kernel (see LAUNCH)."""
     from ..datasets import data_dir
+    from ..features.cache import cache_file
 
     folder = data_dir().resolve() / "features"
-    if not folder.is_dir() or not any(folder.glob("features-*.safetensors")):
+    if not folder.is_dir() or not any(folder.glob(cache_file(folder, "*").name)):
         return []
     inside = (folder == h or h in folder.parents for h in (Path(p).resolve() for p in hidden))
     return [] if any(inside) else [folder]
@@ -152,6 +153,8 @@ def starter(
     from jupyter_client import KernelManager
     from jupyter_client.kernelspec import KernelSpecManager
 
+    shared = _feature_cache(hidden) if sandbox else []  # looked up once, for every restart
+
     def start() -> Session:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         run = Path(tempfile.mkdtemp(prefix="k-", dir=folder))
@@ -161,7 +164,7 @@ def starter(
             command = [sys.executable, "-c", LAUNCH, "{connection_file}"]
             ro = [(run / "conn", str(run / "conn"))]
             ro += [(path, f"{WORKDIR}/{name}") for name, path in (files or {}).items()]
-            ro += [(cache, FEATURES) for cache in _feature_cache(hidden)]
+            ro += [(cache, FEATURES) for cache in shared]
             argv, group, note = launcher(find_bwrap(), hidden, sizes, command, run, ro=ro)
             spec = run / "spec" / "coursekit-sandbox"
             spec.mkdir(parents=True)
