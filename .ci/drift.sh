@@ -34,12 +34,12 @@ uv_pip() {  # uv_pip VENV ARGS...: install from PyPI only, ignoring this machine
   env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL UV_NO_CONFIG=1 \
     "$UV" pip install -q -p "$1/bin/python" --index-url https://pypi.org/simple "${@:2}"
 }
-versions() {  # versions VENV -> "name==version" of Colab's libraries (coursekit.colab.KEEP)
+versions() {  # versions VENV -> "name==version" of Colab's libraries (coursekit.runtime.colab.KEEP)
   "$1/bin/python" - <<'EOF'
 import importlib.util
 from importlib import metadata
 
-spec = importlib.util.spec_from_file_location("colab", "coursekit/colab.py")
+spec = importlib.util.spec_from_file_location("colab", "coursekit/runtime/colab.py")
 colab = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(colab)  # a plain module: no need to import coursekit's dependencies
 for name in colab.KEEP:

@@ -122,7 +122,7 @@ def machine() -> dict:
     """Machine, versions and date, for the report header."""
     import transformers
 
-    from coursekit.device import describe_hardware, pick_device
+    from coursekit.runtime.device import describe_hardware, pick_device
 
     try:
         import psutil

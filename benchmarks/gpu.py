@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursekit.config import settings
-from coursekit.cost import model_flops_utilization, peak_flops, training_flops
-from coursekit.device import describe_hardware, resolve_precision
+from coursekit.measure.measured import model_flops_utilization, peak_flops, training_flops
+from coursekit.runtime.config import settings
+from coursekit.runtime.device import describe_hardware, resolve_precision
 from coursekit.training import StepSetup, make_optimizer, split_batch, to_device, train_step
 
 from .common import Sizes, sync
@@ -129,7 +129,7 @@ def fit_host_syncs(device: torch.device, steps: int = 20) -> dict:
 
 def batch_size_found(key: str, batch: Any, start: int, device: torch.device) -> dict:
     """What `find_batch_size` picks for full fine-tuning under AMP, from `start` down."""
-    from coursekit.batch_size import find_batch_size, training_step_probe
+    from coursekit.measure.batch_size import find_batch_size, training_step_probe
     from coursekit.models import load_pretrained
 
     model = load_pretrained(key, num_classes=10 if key == "efficientnet_lite0" else 5)

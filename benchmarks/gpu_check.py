@@ -7,7 +7,7 @@ download them. Checked: the precision policy the GPU gets; the course's LoRA aga
 (logits and gradients); `fit` with `causal_lm_loss` in bf16 and in fp16 with loss scaling (a
 T4's path); the peak memory of `fit`'s own step (`cost.measure_step`) for a LoRA SFT step on a
 16-bit base at full mode's batch, and for full fine-tuning of the 135M model, each next to
-`coursekit.estimate`'s upper estimate.
+`coursekit.measure.predicted`'s upper estimate.
 
     python -m benchmarks.gpu_check            # writes $OUT or benchmarks/results/gpu-check.json
 
@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 
 from coursekit import describe_hardware, fit, precision_policy
-from coursekit import estimate as est
-from coursekit.cost import measure_step
 from coursekit.generative import causal_lm_loss
 from coursekit.generative.parity import lora_peft_gap
 from coursekit.generative.plan import VOCAB, decoder
 from coursekit.lora import add_lora
+from coursekit.measure import predicted as est
+from coursekit.measure.measured import measure_step
 
 T4_GIB = 15.0
 LORA = {"target_modules": ["q_proj", "v_proj"], "r": 8, "alpha": 16}
@@ -77,7 +77,7 @@ def fit_decoder(precision: str) -> dict:
 
 def _step_cost(model: torch.nn.Module, precision: str, kind: str, name: str) -> dict:
     """`cost.measure_step` (fit's own step) at full mode's batch: peak GPU memory, weights
-    included, next to `coursekit.estimate`'s upper estimate for the same work."""
+    included, next to `coursekit.measure.predicted`'s upper estimate for the same work."""
     ids = torch.randint(100, VOCAB, (BATCH, TOKENS))
     batch = ({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, ids)
     torch.cuda.empty_cache()

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from coursekit.device import autocast, dataloader_kwargs, resolve_precision
+from coursekit.runtime.device import autocast, dataloader_kwargs, resolve_precision
 from coursekit.training import Callback, forward_logits, split_batch, to_device
 
 from .common import Sizes, interleaved, median, sync
@@ -155,8 +155,8 @@ LOOPS = {
 
 def adamw_variants(device: torch.device, repeats: int = 5) -> list[dict]:
     """Milliseconds of one AdamW step over MiniLM's 22.7M parameters, per implementation."""
-    from coursekit.device import adamw_kwargs
     from coursekit.models import load_pretrained
+    from coursekit.runtime.device import adamw_kwargs
 
     params = list(load_pretrained("minilm", num_classes=5).to(device).parameters())
     g = torch.Generator(device=device).manual_seed(0)

@@ -128,7 +128,7 @@ def _section(name: str, args: argparse.Namespace, device: torch.device) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
-    from coursekit.device import pick_device
+    from coursekit.runtime.device import pick_device
 
     device = pick_device(args.device)
     name = args.name or f"{device.type}{'-smoke' if args.smoke else ''}"

@@ -72,7 +72,7 @@ class _StepClock:
 def _run_fit(base: torch.nn.Module, tokenizer: Any, encoded: list, batch: int,
              device: torch.device) -> tuple[list[float], float, int]:  # fmt: skip
     from coursekit import fit, generative, lora
-    from coursekit.device import peak_memory
+    from coursekit.runtime.device import peak_memory
     from coursekit.training.callbacks import Callback
 
     clock = _StepClock(device)
@@ -102,7 +102,7 @@ def _run_trl(base: torch.nn.Module, tokenizer: Any, pairs: list, batch: int,
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from coursekit.device import peak_memory
+    from coursekit.runtime.device import peak_memory
 
     clock = _StepClock(device)
 

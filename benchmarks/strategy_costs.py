@@ -2,7 +2,7 @@
 
 Strategies: full fine-tuning, the last k blocks (plus the top), the head only, and LoRA with
 r in {4, 8, 16} on the attention query/value projections (plus the new head). Measured with
-`coursekit.cost.measure_step` (AdamW, as `fit` uses) on a real batch. The optimizer state is
+`coursekit.measure.measure_step` (AdamW, as `fit` uses) on a real batch. The optimizer state is
 checked against the arithmetic: AdamW keeps two fp32 moments, 8 bytes per trainable parameter.
 
 LoRA here wraps `nn.Linear` layers; EfficientNet-Lite0's body is convolutions (its only Linear is
@@ -16,9 +16,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from coursekit.cost import measure_step
 from coursekit.freezing import freeze_all_but_head, unfreeze, unfreeze_last
 from coursekit.lora import add_lora
+from coursekit.measure.measured import measure_step
 
 from .common import Sizes, in_fresh_process
 
@@ -76,7 +76,7 @@ def _model(kind: str) -> nn.Module:
 def _measure(kind: str, name: str, strategy: str, last_k: int, s: Sizes, device: str) -> dict:
     """One strategy on a fresh model. Runs in its own process (see `run`) so that the CPU's
     peak resident memory belongs to this strategy alone, not to what ran before it."""
-    from coursekit.device import _rss
+    from coursekit.runtime.device import _rss
 
     baseline = _rss()
     batch = _batch(kind, s)

@@ -53,7 +53,7 @@ def _frozen_head(bbc, tokenizer, max_length: int, device: torch.device) -> dict:
     """A linear head on frozen features of every training article, tested on the whole test
     split (features are cached in the data folder, so a rerun is quick)."""
     import coursekit as ck
-    from coursekit.experiments import linear_probe
+    from coursekit.experiments.data_efficiency import linear_probe
 
     encoder = ck.load_pretrained("minilm")
     cache_dir = ck.datasets.data_dir() / "features"
@@ -83,7 +83,7 @@ def run(device: torch.device | str = "cpu", smoke: bool = False) -> dict:
     import transformers
 
     import coursekit as ck
-    from coursekit.config import settings
+    from coursekit.runtime.config import settings
 
     device = torch.device(device)
     full = settings("full")

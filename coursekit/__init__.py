@@ -4,43 +4,44 @@ Notebooks use this short list; each name lives in a small module named for its c
 Every lesson (00-06) imports it as `ck`.
 """
 
+import sys
+
 from . import (
     claims,
-    colab,
-    cost,
     datasets,
-    drive,
     embeddings,
-    estimate,
     exercises,
     experiments,
     features,
-    forgetting,
     freezing,
     heads,
     lora,
-    lr_finder,
-    methods,
+    measure,
     models,
-    probes,
+    moved,
+    runtime,
     strategies,
     training,
-)
-from .assets import AssetCorruptError, AssetMissingError
-from .config import get_mode, set_mode, settings, show_mode
-from .device import (
-    describe_hardware,
-    on_colab,
-    peak_memory,
-    pick_device,
-    precision_policy,
-    seed_everything,
-    warn_if_no_gpu,
 )
 from .doctor import doctor
 from .finetune import Predictor, finetune
 from .models import load_pretrained, load_tokenizer
 from .params import count_parameters, parameter_table
+from .runtime import (
+    AssetCorruptError,
+    AssetMissingError,
+    describe_hardware,
+    get_mode,
+    on_colab,
+    peak_memory,
+    pick_device,
+    precision_policy,
+    seed_everything,
+    set_mode,
+    settings,
+    show_mode,
+    warn_if_no_gpu,
+)
 from .training import (
     Callback,
     CheckpointError,
@@ -60,6 +61,8 @@ from .training import (
 
 __version__ = "0.1.0"
 
+moved.install(sys.modules[__name__])  # ck.cost, coursekit.device...: old names, warned
+
 
 __all__ = [
     "AssetCorruptError",
@@ -69,15 +72,11 @@ __all__ = [
     "History",
     "accuracy",
     "claims",
-    "colab",
     "confusion_matrix",
-    "cost",
     "count_parameters",
     "datasets",
-    "drive",
     "describe_hardware",
     "embeddings",
-    "estimate",
     "exercises",
     "doctor",
     "evaluate",
@@ -85,14 +84,12 @@ __all__ = [
     "features",
     "finetune",
     "fit",
-    "forgetting",
     "freezing",
     "get_mode",
     "heads",
     "load_checkpoint",
     "lora",
-    "lr_finder",
-    "methods",
+    "measure",
     "load_pretrained",
     "load_tokenizer",
     "load_weights",
@@ -106,7 +103,6 @@ __all__ = [
     "precision_policy",
     "predict",
     "Predictor",
-    "probes",
     "save_checkpoint",
     "save_weights",
     "seed_everything",
@@ -114,6 +110,7 @@ __all__ = [
     "settings",
     "show_mode",
     "strategies",
+    "runtime",
     "training",
     "warn_if_no_gpu",
 ]

@@ -179,7 +179,7 @@ def format_table(runs: list[NotebookRun]) -> str:
 @contextmanager
 def _fresh_checkpoint_folder() -> Iterator[None]:
     """`$COURSEKIT_CHECKPOINTS` set to a new temporary folder for one notebook, then restored: a
-    run cut short by `max_steps` is never resumed by a real one (drive.py)."""
+    run cut short by `max_steps` is never resumed by a real one (runtime/drive.py)."""
     before = os.environ.get("COURSEKIT_CHECKPOINTS")
     with tempfile.TemporaryDirectory(prefix="coursekit-checkpoints-") as folder:
         os.environ["COURSEKIT_CHECKPOINTS"] = folder

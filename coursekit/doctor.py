@@ -21,10 +21,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from .assets import ASSETS, asset_status, downloaded
-from .config import get_mode
 from .datasets import data_dir
-from .device import describe_hardware, on_colab, pick_device, precision_policy
+from .runtime.assets import ASSETS, asset_status, downloaded
+from .runtime.config import get_mode
+from .runtime.device import describe_hardware, on_colab, pick_device, precision_policy
 
 __all__ = ["LIBRARIES", "doctor", "library_status", "network_available"]
 

@@ -8,7 +8,7 @@ the image repeated three times. For text, `TextClassifier` is the same idea: a H
 encoder, a pooling ([CLS] token or mean over real tokens, `models.text.pool_tokens`) and a new
 linear head; `text_classifier(num_classes)` builds the course's one text classifier (MiniLM, mean
 pooling: the pooling lesson 03 measured higher), the model lessons 05, 06 and 07 all train.
-(Counting multiply-adds lives in `cost`, extracting pooled features in `features`.)
+(Counting multiply-adds lives in `measure`, extracting pooled features in `features`.)
 
 Works on coursekit's EfficientNetLite0 (`_fc`, `_conv_stem`), torchvision CNNs (ResNet `fc` /
 `conv1`, MobileNetV3 `classifier[-1]` / `features[0][0]`) and Hugging Face classifiers

@@ -27,9 +27,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from coursekit.datasets import load_bbc_news, per_class, text_dataset
-from coursekit.device import dataloader_kwargs, seed_everything
 from coursekit.heads import TextClassifier
 from coursekit.models import load_pretrained, load_tokenizer
+from coursekit.runtime.device import dataloader_kwargs, seed_everything
 from coursekit.training import distributed
 from coursekit.training.loop import fit
 

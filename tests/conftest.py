@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from coursekit.assets import asset_status
+from coursekit.runtime.assets import asset_status
 
 
 def require_asset(name: str) -> None:

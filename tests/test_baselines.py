@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from coursekit import experiments as ex
-from coursekit.baselines import SmallCNN, Tfidf
 from coursekit.datasets import Split
+from coursekit.experiments.baselines import SmallCNN, Tfidf
 
 
 class WordTokenizer:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from coursekit.batch_size import find_batch_size, is_out_of_memory, training_step_probe
+from coursekit.measure.batch_size import find_batch_size, is_out_of_memory, training_step_probe
 
 from helpers import blobs, mlp
 

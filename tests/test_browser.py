@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.config import settings
+from coursekit.runtime.config import settings
 from coursekit.teach import build
 
 from browser_lab import JupyterLab, LabNotebook, find_chromium

@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from coursekit.files import temp_path
+from coursekit.runtime.files import temp_path
 from coursekit.training import CheckpointError, load_checkpoint, save_checkpoint
 from coursekit.training import checkpoint as ck
 

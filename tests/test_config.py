@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from coursekit import config
+from coursekit.runtime import config
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.cost import (
+from coursekit.measure.measured import (
     file_size_mb,
     inference_latency,
     measure_step,
@@ -11,7 +11,7 @@ from coursekit.cost import (
     peak_flops,
     training_flops,
 )
-from coursekit.device import HardwareInfo
+from coursekit.runtime.device import HardwareInfo
 
 from helpers import mlp
 

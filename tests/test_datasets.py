@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit.assets import ASSETS, AssetCorruptError, AssetMissingError, asset_path
 from coursekit.datasets import (
     BBC_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -32,6 +31,7 @@ from coursekit.datasets import (
     text_dataset,
     tokenize,
 )
+from coursekit.runtime.assets import ASSETS, AssetCorruptError, AssetMissingError, asset_path
 
 from conftest import require_asset
 
@@ -235,7 +235,7 @@ def test_the_old_image_batches_name_warns_and_gives_the_same_batches():
 def test_full_mode_image_data_stays_compact(fashion):
     """Full-mode lesson 04 data: the prepared datasets hold uint8 28x28 images, never a float
     copy at 224 px (10,000 images would take 6 GB as float32; the budget here is 100 MB)."""
-    from coursekit.config import settings
+    from coursekit.runtime.config import settings
 
     full = settings("full")
     train = per_class(fashion.train, full.train_per_class, seed=0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit import device as dev
-from coursekit.device import HardwareInfo, precision_policy
+from coursekit.runtime import device as dev
+from coursekit.runtime.device import HardwareInfo, precision_policy
 
 
 def test_cpu_only_machine_gets_cpu_without_crashing(monkeypatch):

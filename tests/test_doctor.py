@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.assets import ASSETS
 from coursekit.cli import main
+from coursekit.runtime.assets import ASSETS
 
 doctor_mod = importlib.import_module("coursekit.doctor")  # `coursekit.doctor` is the function
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,11 +1,12 @@
-"""Tests for coursekit.drive: where checkpoints go, so a disconnect costs at most one epoch."""
+"""Tests for coursekit.runtime.drive: where checkpoints go, so a disconnect costs at most one
+epoch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from coursekit import drive
+from coursekit.runtime import drive
 from coursekit.training import dry_run, fit
 
 

@@ -1,4 +1,4 @@
-"""Tests for coursekit.estimate: counted work and the time estimate built on it."""
+"""Tests for coursekit.measure.predicted: counted work and the time estimate built on it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit import estimate
-from coursekit.cost import training_flops
+from coursekit.measure import predicted as estimate
+from coursekit.measure.measured import training_flops
 
 
 def test_model_cost_counts_a_small_model_by_hand():
@@ -113,7 +113,7 @@ def test_the_docs_show_the_current_estimate():
 
 
 def test_announce_prints_the_estimate_and_the_switch(monkeypatch, capsys):
-    from coursekit import config
+    from coursekit.runtime import config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     config.set_mode("full")

@@ -8,8 +8,8 @@ from torch import nn
 
 from coursekit import experiments as ex
 from coursekit.datasets import ImageDataset, Split
+from coursekit.experiments.methods import optimizer_steps
 from coursekit.freezing import recalibrate_batchnorm
-from coursekit.methods import optimizer_steps
 
 from conftest import require_asset
 
@@ -135,7 +135,7 @@ def test_linear_probe_learns_separable_features(data):
 
 def test_choose_probe_lr_picks_the_rate_that_scores_best_on_validation(data):
     """A rate so small the head barely moves loses to one that learns; every rate is scored."""
-    from coursekit.probes import choose_probe_lr
+    from coursekit.experiments.probes import choose_probe_lr
 
     train, val = data
     best, scores = choose_probe_lr((train.x, train.y), (val.x, val.y), 3, lrs=(1e-6, 0.05),

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from coursekit.files import atomic_write, temp_path
+from coursekit.runtime.files import atomic_write, temp_path
 
 
 def test_writes_with_the_usual_permissions_and_no_leftovers(tmp_path):

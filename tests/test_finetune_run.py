@@ -223,7 +223,7 @@ def test_early_stopping_reaches_fit_and_the_text_model_is_the_course_one(tmp_pat
     assert seen["early_stopping"] == 2 and seen["restore_best"] is True
     assert isinstance(seen["model"], TextClassifier) and seen["model"].pooling == "mean"
     # the optimizer is the course's one (training.optim.make_optimizer): fused where torch can
-    from coursekit.device import adamw_kwargs
+    from coursekit.runtime.device import adamw_kwargs
 
     fused = adamw_kwargs(seen["device"]).get("fused", False)
     assert bool(seen["optimizer"].defaults["fused"]) == fused

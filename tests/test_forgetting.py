@@ -1,4 +1,5 @@
-"""Tests for coursekit.forgetting: drift, taking LoRA off, and forgetting on real MiniLM + BBC."""
+"""Tests for coursekit.experiments.forgetting: drift, taking LoRA off, and forgetting on real
+MiniLM + BBC."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import torch
 from transformers import BertForSequenceClassification, BertModel
 
 from coursekit.datasets import TensorDictDataset, load_bbc_news, per_class
-from coursekit.features import clear_feature_cache
-from coursekit.forgetting import (
+from coursekit.experiments.forgetting import (
     ForgettingProbe,
     encoder_of,
     measure_forgetting,
@@ -18,6 +18,7 @@ from coursekit.forgetting import (
     similarity_drift,
     without_lora,
 )
+from coursekit.features import clear_feature_cache
 from coursekit.lora import add_lora, merge_lora
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.models.text import sentence_vectors

@@ -28,7 +28,7 @@ from coursekit.freezing import (
     unfreeze,
     unfreeze_last,
 )
-from coursekit.lr_finder import lr_find, plot_lr_find, suggest_lr
+from coursekit.measure.lr_finder import lr_find, plot_lr_find, suggest_lr
 from coursekit.params import count_parameters
 from coursekit.training import fit
 

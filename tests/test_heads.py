@@ -13,7 +13,6 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from transformers import BertConfig, BertForSequenceClassification, BertModel
 
-from coursekit.cost import count_multiply_adds
 from coursekit.datasets import TensorDictDataset
 from coursekit.features import pooled_text_features
 from coursekit.heads import (
@@ -24,6 +23,7 @@ from coursekit.heads import (
     init_head,
     replace_head,
 )
+from coursekit.measure.measured import count_multiply_adds
 from coursekit.models.text import pool_tokens
 from coursekit.training import evaluate, fit
 

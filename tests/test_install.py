@@ -1,7 +1,8 @@
 """Installing coursekit: the install resolved to a torch/torchvision pair that works together (a
 mismatched pair breaks `import torchvision`, and with it `import transformers`); every notebook
-installs from the one place that says where (`coursekit.colab`); and the Colab setup cell leaves
-Colab's own libraries alone (the slow test runs it on a Colab-like stack, from .ci/drift.sh)."""
+installs from the one place that says where (`coursekit.runtime.colab`); and the Colab setup cell
+leaves Colab's own libraries alone (the slow test runs it on a Colab-like stack, from
+.ci/drift.sh)."""
 
 import importlib.metadata
 import json
@@ -17,8 +18,8 @@ import nbformat
 import pytest
 import torch
 
-from coursekit import colab
 from coursekit.cli import main
+from coursekit.runtime import colab
 from coursekit.teach import build
 
 
@@ -50,7 +51,7 @@ def test_transformers_imports_with_torch_backend():
     assert out.last_hidden_state.shape == (1, 3, 32)
 
 
-# --- Where coursekit installs from: one place (coursekit.colab), every notebook agrees --------
+# --- Where coursekit installs from: one place (coursekit.runtime.colab), every notebook agrees ---
 
 
 ROOT = Path(__file__).resolve().parents[1]

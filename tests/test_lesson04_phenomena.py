@@ -33,7 +33,7 @@ from coursekit.freezing import (
     unfreeze_last,
     val_accuracy,
 )
-from coursekit.lr_finder import lr_find
+from coursekit.measure.lr_finder import lr_find
 from coursekit.models import load_pretrained, normalization_for
 from coursekit.training.optim import make_optimizer
 

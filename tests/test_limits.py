@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from coursekit.features import extract_features
-from coursekit.lr_finder import lr_find
+from coursekit.measure.lr_finder import lr_find
 from coursekit.training import (
     DryRun,
     active_dry_run,

@@ -13,8 +13,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-import coursekit.assets as assets
-from coursekit.assets import AssetCorruptError, AssetMissingError, asset_path
+import coursekit.runtime.assets as assets
 from coursekit.models import (
     EfficientNetLite0,
     ModelDownloadError,
@@ -28,6 +27,7 @@ from coursekit.models import (
     preprocess,
 )
 from coursekit.models.efficientnet_lite import tf_same_pad
+from coursekit.runtime.assets import AssetCorruptError, AssetMissingError, asset_path
 
 from conftest import require_asset
 

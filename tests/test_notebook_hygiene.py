@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit import colab
 from coursekit.exercises.core import _lookup
+from coursekit.runtime import colab
 from coursekit.teach import build, find_questions, lesson_of, read_notebook, tag_exercises
 from coursekit.teach.build import solution_data
 from coursekit.teach.lint import exercise_problems
@@ -135,7 +135,7 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 @pytest.mark.parametrize("path", SOURCES, ids=ids)
 def test_links_to_the_course_follow_the_copy(path):
     """Links to the course's own files either stay inside notebooks/ (relative, so they follow
-    every copy) or go through `coursekit.colab` (REPOSITORY at REF, retargeted by
+    every copy) or go through `coursekit.runtime.colab` (REPOSITORY at REF, retargeted by
     `coursekit build --repo --ref`); never a hard-coded address of the course elsewhere."""
     nb = read_notebook(path)
     problems = []

@@ -19,10 +19,6 @@ import pytest
 
 import coursekit
 
-# Modules that still re-export names defined elsewhere in their __all__ (the notebooks call them
-# through `experiments`); every other plain module only lists what it defines.
-REEXPORTS_ALLOWED = {"coursekit.experiments"}
-
 
 def _modules() -> dict[str, Path]:
     found = {"coursekit": Path(coursekit.__file__)}
@@ -151,7 +147,7 @@ def test_every_public_name_is_importable_from_its_defining_module(module):
         defining = importlib.import_module(home)
         assert getattr(defining, name) is obj, f"{module}.{name} is not {home}.{name}"
         assert name in getattr(defining, "__all__", []), f"{home} does not list {name} in __all__"
-        assert _is_package(module) or module in REEXPORTS_ALLOWED, (
+        assert _is_package(module), (
             f"{module} lists {name} in __all__ but {home} defines it: import it from there"
         )
 
@@ -161,7 +157,7 @@ def test_every_public_name_is_importable_from_its_defining_module(module):
 # Training, evaluation and feature extraction behave the same wherever they run: they read no
 # environment variable (a dry run is installed from the outside: training.limits). The one
 # exception is the launcher's own protocol, which says how many processes it started.
-NO_ENVIRONMENT = ("coursekit.training", "coursekit.features", "coursekit.lr_finder")
+NO_ENVIRONMENT = ("coursekit.training", "coursekit.features", "coursekit.measure.lr_finder")
 LAUNCHER_PROTOCOL = {"coursekit.training.distributed"}  # WORLD_SIZE, set by torchrun
 
 
@@ -203,7 +199,7 @@ def test_no_module_reads_the_old_step_cap_switch():
 # --- one of each ---------------------------------------------------------------------------------
 
 OPTIMIZER_FACTORY = "coursekit.training.optim"  # make_optimizer: the one AdamW every run uses
-OPTIMIZER_PROBE = "coursekit.device"  # adamw_kwargs tries one fused step on a scalar
+OPTIMIZER_PROBE = "coursekit.runtime.device"  # adamw_kwargs tries one fused step on a scalar
 
 
 def _optimizers_built(module: str) -> list[str]:
@@ -243,7 +239,7 @@ ROOT = Path(coursekit.__file__).resolve().parents[1]
 
 
 def _readme_map() -> dict[str, str]:
-    """{entry ("cost.py", "training/"): its description} from the README's package map."""
+    """{entry ("params.py", "training/"): its description} from the README's package map."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split("## The package", 1)[1].split("```", 2)[1]
     entries: dict[str, str] = {}
@@ -393,3 +389,44 @@ def test_a_folder_has_one_name_across_fit_the_sweep_and_finetune():
         and (where, name) not in DEPRECATED_PARAMETERS
     ]  # fmt: skip
     assert not odd, f"use checkpoint_dir / out_dir: {odd}"
+
+
+# --- the old flat names: working for one release, with a warning ----------------------------------
+
+
+def test_the_top_level_is_short_enough_to_read_from_ls():
+    modules = [m for m in _top_level() if m.endswith(".py")]
+    assert len(modules) <= 10, f"{len(modules)} flat modules: group them ({sorted(modules)})"
+
+
+@pytest.mark.parametrize("old", sorted(coursekit.moved.MOVED))
+def test_an_old_module_name_still_works_and_warns(old):
+    import sys
+
+    new = importlib.import_module(f"coursekit.{coursekit.moved.MOVED[old]}")
+    name = new.__all__[0]
+    with pytest.warns(DeprecationWarning, match=f"coursekit.{old} moved to {new.__name__}"):
+        via_attribute = getattr(getattr(coursekit, old), name)
+    with pytest.warns(DeprecationWarning):
+        via_import = getattr(importlib.import_module(f"coursekit.{old}"), name)
+    assert via_attribute is via_import is getattr(new, name)
+    assert sys.modules[f"coursekit.{old}"] is getattr(coursekit, old)
+
+
+def test_from_an_old_module_import_a_name_warns_at_the_callers_line():
+    with pytest.warns(DeprecationWarning) as caught:
+        from coursekit.device import pick_device  # noqa: PLC0415
+    assert pick_device is coursekit.runtime.pick_device
+    assert caught[0].filename == __file__
+
+
+def test_an_old_name_that_never_existed_fails_as_usual():
+    with pytest.warns(DeprecationWarning), pytest.raises(AttributeError):
+        coursekit.cost.no_such_function  # noqa: B018
+
+
+def test_every_moved_module_exists_and_no_old_file_is_left():
+    here = Path(coursekit.__file__).parent
+    for old, new in coursekit.moved.MOVED.items():
+        assert not (here / f"{old}.py").exists(), f"coursekit/{old}.py is back: drop it from MOVED"
+        assert f"coursekit.{new}" in MODULES

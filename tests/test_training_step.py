@@ -4,7 +4,7 @@ import copy
 
 import torch
 
-from coursekit.device import resolve_precision
+from coursekit.runtime.device import resolve_precision
 from coursekit.training import fit, make_optimizer
 from coursekit.training.step import StepSetup, first_nonfinite, train_step
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from coursekit import experiments as ex
 from coursekit.claims import accuracy_se
-from coursekit.cost import measure_step
 from coursekit.datasets import Split
+from coursekit.measure.measured import measure_step
 from coursekit.viz import plot_data_efficiency, plot_strategies, plot_variants
 
 

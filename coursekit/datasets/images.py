@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coursekit.assets import AssetCorruptError, AssetMissingError, asset_path
+from coursekit.runtime.assets import AssetCorruptError, AssetMissingError, asset_path
 
 from .base import DatasetSplits, Split, data_dir, dedupe_indices, split_fractions, stratified_split
 

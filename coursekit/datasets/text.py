@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from coursekit.assets import AssetCorruptError, asset_path
+from coursekit.runtime.assets import AssetCorruptError, asset_path
 
 from .base import DatasetSplits, Split, TensorDictDataset, dedupe_indices, split_fractions
 

@@ -89,7 +89,7 @@ ROUTES = ("pre-trained", "from scratch", "either")
 @question("02.q4", 'set `route` to one of "pre-trained", "from scratch", "either", and `why`.')
 def _decide(answer, *, rows, pre, scratch, shots) -> str:
     from ..claims import compare
-    from ..gaps import gap
+    from ..experiments.gaps import gap
 
     example = "e.g. the gap at that size with its ±, or the seconds each route trained."
     route = expect_decision(answer, "route", ROUTES, example)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..forgetting import similarity_drift
+from ..experiments.forgetting import similarity_drift
 from .core import Wrong, close, expect_number, expect_type, question
 
 DRIFT_ANSWERS = ("full FT", "LP-FT", "about the same")

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from ..datasets import prepare_images, tokenize
-from ..device import resolve_device
 from ..models.text import POOLINGS, pool_tokens, sentence_vectors
-from ..progress import progress_bar
+from ..runtime.device import resolve_device
+from ..runtime.progress import progress_bar
 from .cache import Inputs, feature_key, recall, record_extraction, store
 
 __all__ = [

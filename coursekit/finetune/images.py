@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from coursekit.progress import progress_bar
+from coursekit.runtime.progress import progress_bar
 
 from .pixels import read_pixels
 from .userdata import DataError, UserData, option, problem_lines

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from coursekit.config import settings
-from coursekit.device import pick_device, seed_everything
 from coursekit.heads import text_classifier
 from coursekit.models import load_pretrained, load_tokenizer
 from coursekit.params import count_parameters
+from coursekit.runtime.config import settings
+from coursekit.runtime.device import pick_device, seed_everything
 from coursekit.training.evaluation import predict
 from coursekit.training.history import History
 from coursekit.training.loop import fit

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.hooks import RemovableHandle
 
-from ..device import resolve_device
+from ..runtime.device import resolve_device
 from ..training.batches import split_batch
 from .select import Patterns, is_under, select_parameters
 

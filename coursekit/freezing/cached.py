@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..datasets import Split, image_dataset
-from ..device import resolve_device
+from ..runtime.device import resolve_device
 from .split import Below, activations, stage_names
 
 __all__ = ["SPLITS", "Batches", "CachedSplits"]

@@ -25,9 +25,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..device import seed_everything
 from ..heads import find_head, init_head
 from ..params import count_parameters
+from ..runtime.device import seed_everything
 from ..training.callbacks import Callback, FitState, StepLimit
 from ..training.evaluation import predict
 from ..training.history import History

@@ -36,8 +36,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..datasets import prepare_images
-from ..device import resolve_device
 from ..features import extract_features, feature_key
+from ..runtime.device import resolve_device
 from .batchnorm import keep_running_stats
 from .by_name import BN_MODES
 

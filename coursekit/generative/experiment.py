@@ -18,9 +18,9 @@ from typing import Any
 
 from torch import nn
 
-from ..cost import measure_step
-from ..device import seed_everything
 from ..lora import add_lora, lora_layers
+from ..measure.measured import measure_step
+from ..runtime.device import seed_everything
 from ..training.callbacks import Callback
 from ..training.history import History
 from ..training.loop import fit

@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..assets import asset_path, sha256_of
 from ..datasets import data_dir
+from ..runtime.assets import asset_path, sha256_of
 
 __all__ = [
     "PACKAGED",

@@ -18,7 +18,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import get_mode
+from ..runtime.config import get_mode
 
 __all__ = ["ARCHITECTURES", "HUB_IDS", "SFTPlan", "decoder", "parameter_count", "sft_plan"]
 
@@ -39,7 +39,7 @@ VOCAB = 49_152
 
 def decoder(size: str, layers: int | None = None) -> Any:
     """An untrained `LlamaForCausalLM` of a SmolLM2 size, with its own number of layers unless
-    `layers` is given (`coursekit.estimate` costs a model from 1 and 2 of its layers)."""
+    `layers` is given (`coursekit.measure.predicted` costs a model from 1 and 2 of its layers)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     h, n_layers, heads, kv_heads, mlp = ARCHITECTURES[size]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..device import describe_hardware, precision_policy
+from ..runtime.device import describe_hardware, precision_policy
 
 __all__ = [
     "BITS_PER_WEIGHT",

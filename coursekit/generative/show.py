@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .. import viz  # noqa: F401  (registers the inline PNG formatter for returned Figures)
-from ..experiments import to_markdown
+from ..experiments.data_efficiency import to_markdown
 from ..training.history import History
 from .sft import IGNORE_INDEX, SFTExample, causal_lm_loss
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..files import atomic_write
+from ..runtime.files import atomic_write
 from ..training.checkpoint import save_tensors
 from .adapters import lora_state_dict
 from .inject import config_of, lora_layers

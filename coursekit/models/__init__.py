@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursekit.assets import AssetCorruptError, AssetMissingError, asset_path
 from coursekit.models.efficientnet_lite import STAGES, EfficientNetLite0, load_efficientnet_lite0
 from coursekit.models.hub import (
     TORCHVISION_MODELS,
@@ -38,6 +37,7 @@ from coursekit.models.text import (
     load_minilm_tokenizer,
     mean_pool,
 )
+from coursekit.runtime.assets import AssetCorruptError, AssetMissingError, asset_path
 
 __all__ = [
     "MINILM_HUB_ID",

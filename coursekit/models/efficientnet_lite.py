@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coursekit.assets import ASSETS, asset_path, verify_sha256
+from coursekit.runtime.assets import ASSETS, asset_path, verify_sha256
 
 __all__ = [
     "STAGES",

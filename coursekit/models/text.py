@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from coursekit.assets import AssetMissingError, asset_path
 from coursekit.models.hub import ModelDownloadError, load_hf_model, load_hf_tokenizer
+from coursekit.runtime.assets import AssetMissingError, asset_path
 
 __all__ = [
     "MINILM_HUB_ID",

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from ..claims import accuracy_se
-from ..cost import optimizer_state_bytes
-from ..device import peak_memory, resolve_device, seed_everything
+from ..measure.measured import optimizer_state_bytes
 from ..params import count_parameters
+from ..runtime.device import peak_memory, resolve_device, seed_everything
 from ..training.evaluation import predict
 from ..training.loop import fit
 from ..training.metrics import accuracy, macro_f1

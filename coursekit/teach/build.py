@@ -13,8 +13,8 @@ solutions to `coursekit/exercises/solutions.json` (package data behind `ck.exerc
 Both copies have no outputs, keep their nbgrader metadata (so nbgrader can still be used) and
 their Colab badge points at the copy itself. With `repo` and `ref` (an instructor's published
 copy), every badge, every link to the course's own files on GitHub and the "Colab setup" cell
-point at that repository and tag instead (the cells come from `coursekit.colab`, the one place
-that says where coursekit installs from).
+point at that repository and tag instead (the cells come from `coursekit.runtime.colab`, the one
+place that says where coursekit installs from).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..colab import (
+from ..runtime.colab import (
     REF,
     REPOSITORY,
     check_source,

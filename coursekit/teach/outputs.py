@@ -123,7 +123,7 @@ PYPLOT = re.compile(r"^\s*(?:import matplotlib\.pyplot|from matplotlib import py
 def code_cell_problems(nb: Any, max_lines: int = MAX_CODE_LINES) -> list[str]:
     """Code cells of a lesson longer than `max_lines` lines (the Colab setup cell excepted), and
     cells that import matplotlib.pyplot."""
-    from ..colab import is_setup_cell
+    from ..runtime.colab import is_setup_cell
 
     problems = []
     for i, cell in enumerate(nb.cells):

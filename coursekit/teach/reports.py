@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write
+from ..runtime.files import atomic_write
 from .collect import safe_name
 from .results import GradeReport, clean_text
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from ..device import resolve_device
+from ..runtime.device import resolve_device
 from . import distributed
 from .step import StepSetup
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..datasets import ImageDataset, Split, image_dataset
-from ..device import dataloader_kwargs
+from ..runtime.device import dataloader_kwargs
 
 __all__ = [
     "ImageBatches",

@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..files import atomic_write
+from ..runtime.files import atomic_write
 
 __all__ = [
     "CheckpointError",

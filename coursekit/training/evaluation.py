@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..device import autocast, resolve_device, resolve_precision
+from ..runtime.device import autocast, resolve_device, resolve_precision
 from .batches import as_loader, check_labels, forward_logits, split_batch, to_device
 from .limits import limit_batches
 from .metrics import METRICS

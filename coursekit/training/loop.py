@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..device import prefer_channels_last, resolve_precision
-from ..progress import progress_bar
+from ..runtime.device import prefer_channels_last, resolve_precision
+from ..runtime.progress import progress_bar
 from .backends import Backend, for_this_process
 from .batches import as_loader, check_labels, split_batch, to_device
 from .callbacks import BestWeights, Callback, EarlyStopping, FitState

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..device import adamw_kwargs
+from ..runtime.device import adamw_kwargs
 
 __all__ = [
     "WEIGHT_DECAY",

@@ -1,7 +1,8 @@
 """One training step, the same everywhere: forward, loss, backward, optimizer step.
 
-`fit`, the learning-rate range test (`lr_finder`) and the cost measurements (`cost.measure_step`)
-all train through `train_step`, so a step timed or swept is exactly the step that trains:
+`fit`, the learning-rate range test (`measure.lr_find`) and the cost measurements
+(`measure.measure_step`) all train through `train_step`, so a step timed or swept is exactly the
+step that trains:
 
     forward    the model on the batch, under autocast for the run's precision (bf16 / fp16 / fp32)
     loss       cross-entropy of the float32 logits (or your `loss_fn`)
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..device import PrecisionPolicy, autocast
+from ..runtime.device import PrecisionPolicy, autocast
 from .batches import check_labels, describe_inputs, forward_logits
 
 __all__ = ["LossFn", "StepSetup", "check_finite", "first_nonfinite", "train_step"]

@@ -12,7 +12,7 @@ Every lesson (00-06) plots through it.
 
 from __future__ import annotations
 
-from ..progress import in_notebook
+from ..runtime.progress import in_notebook
 from ._common import show_figures_inline
 from .compare import plot_param_counts, plot_tradeoff, plot_variants
 from .curves import LivePlot, plot_histories, plot_history, plot_runs, plot_step_losses

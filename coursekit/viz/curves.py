@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..progress import in_notebook
+from ..runtime.progress import in_notebook
 from ..training.callbacks import Callback, FitState
 from ..training.history import History
 

@@ -1,26 +1,12 @@
-"""Experiments that answer "how much labelled data, time and compute does each method need?".
+"""Data efficiency: how much labelled data does each method need?
 
 `data_efficiency` trains every method on exactly `n` examples per class for each `n` in `shots`
 (the same examples for every method), evaluates each on the same untouched test split, and returns
 a tidy table: one dict per (method, examples per class, seed). A *method* is any function
-`(train_split, test_split) -> {"logits": test logits, ...extras}`; the runner itself computes the
-accuracy and macro-F1 from the test logits, so no method can grade its own homework.
-`aggregate` and `to_markdown` turn those rows into tables; `tune_lr` picks a method's learning
-rate on validation data with the same runner.
-
-The methods live in modules named for their concept, and are re-exported here:
-    probes.py         probe_method, linear_probe, Standardize: a linear head on cached features
-                      (transfer learning, cheap)
-    methods.py        train_method: a whole network trained with `fit` (from scratch, or fully
-                      fine-tuned); from_scratch(name, n), a course model's architecture with random
-                      weights; image_batches
-    baselines.py      cnn_method, bag_of_words_method: small from-scratch models that learn from
-                      few examples, the fair baselines that show what pre-training is worth
-    gaps.py           mean_accuracy, gap, gap_change, seed_table, gap_sentence, show_transfer:
-                      the table read over seeds (Measures, tables, sentences)
-    training/         make_optimizer (optim.py: the optimizer every method trains with);
-                      ImageBatches (deprecated: datasets.image_dataset);
-                      freezing/batchnorm.py recalibrate_batchnorm
+`(train_split, test_split) -> {"logits": test logits, ...extras}` (see methods.py); the runner
+itself computes the accuracy and macro-F1 from the test logits, so no method can grade its own
+homework. `aggregate` and `to_markdown` turn those rows into tables; `tune_lr` picks a method's
+learning rate on validation data with the same runner. Lessons 02 and 03.
 """
 
 from __future__ import annotations
@@ -32,44 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from .baselines import SmallCNN, bag_of_words_method, cnn_method
-from .claims import accuracy_se, over_seeds
-from .datasets import Split, per_class
-from .device import seed_everything
-from .freezing import recalibrate_batchnorm
-from .gaps import gap, gap_change, gap_sentence, mean_accuracy, seed_table, show_transfer
-from .methods import Method, from_scratch, image_batches, train_method
-from .probes import Standardize, linear_probe, probe_method
-from .training.batches import ImageBatches
-from .training.limits import active_dry_run
-from .training.metrics import accuracy, macro_f1
-from .training.optim import make_optimizer
+from ..claims import accuracy_se, over_seeds
+from ..datasets import Split, per_class
+from ..runtime.device import seed_everything
+from ..training.limits import active_dry_run
+from ..training.metrics import accuracy, macro_f1
+from .methods import Method
 
 __all__ = [
     "ExperimentError",
-    "ImageBatches",
-    "Method",
-    "SmallCNN",
-    "Standardize",
     "aggregate",
-    "bag_of_words_method",
-    "cnn_method",
     "data_efficiency",
-    "from_scratch",
-    "gap",
-    "gap_change",
-    "gap_sentence",
-    "image_batches",
-    "linear_probe",
-    "make_optimizer",
-    "mean_accuracy",
-    "probe_method",
-    "recalibrate_batchnorm",
-    "seed_table",
-    "show_transfer",
     "subsample_indices",
     "to_markdown",
-    "train_method",
     "tune_lr",
 ]
 

@@ -6,7 +6,7 @@ unset, it is `full` when a CUDA GPU is attached and `quick` otherwise. Notebooks
 from `settings()` so the same cells serve both modes.
 
 Full-mode sizes are chosen to fit a free Colab T4 (15 GB GPU, ~12.7 GB RAM): each notebook is
-estimated at about 20 minutes or less there (`coursekit.estimate`, docs/performance.md).
+estimated at about 20 minutes or less there (`coursekit.measure.predicted`, docs/performance.md).
 `coursekit course --mode full --max-steps 2` checks on a CPU that full-mode sizes fit in memory,
 with every training run cut short: a dry run, installed from the outside (`training.limits`).
 """

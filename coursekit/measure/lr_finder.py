@@ -22,11 +22,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .device import resolve_device, resolve_precision
-from .training.batches import as_loader, split_batch, to_device
-from .training.limits import sweep_length
-from .training.optim import make_optimizer
-from .training.step import LossFn, StepSetup, train_step
+from ..runtime.device import resolve_device, resolve_precision
+from ..training.batches import as_loader, split_batch, to_device
+from ..training.limits import sweep_length
+from ..training.optim import make_optimizer
+from ..training.step import LossFn, StepSetup, train_step
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find", "suggest_lr"]
 

@@ -20,15 +20,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .datasets import ImageDataset, Split, image_dataset
-from .device import resolve_device
-from .freezing import recalibrate_batchnorm
-from .params import count_parameters
-from .training.batches import as_loader
-from .training.evaluation import predict
-from .training.history import History
-from .training.loop import fit
-from .training.optim import make_optimizer
+from ..datasets import ImageDataset, Split, image_dataset
+from ..freezing import recalibrate_batchnorm
+from ..params import count_parameters
+from ..runtime.device import resolve_device
+from ..training.batches import as_loader
+from ..training.evaluation import predict
+from ..training.history import History
+from ..training.loop import fit
+from ..training.optim import make_optimizer
 
 # A data-efficiency method: (train split, test split) -> {"logits": test logits, ...extras}.
 Method = Callable[[Split, Split], dict[str, Any]]
@@ -206,13 +206,13 @@ def from_scratch(name: str, num_classes: int) -> nn.Module:
     `model.coursekit_init = "random"` so plots and tables can label it.
     """
     if name == "efficientnet_lite0":
-        from .models import EfficientNetLite0
+        from ..models import EfficientNetLite0
 
         model: nn.Module = EfficientNetLite0(num_classes=num_classes)
     elif name == "minilm":
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        from .models.text import minilm_dir
+        from ..models.text import minilm_dir
 
         config = AutoConfig.from_pretrained(minilm_dir(), num_labels=num_classes)
         model = AutoModelForSequenceClassification.from_config(config)

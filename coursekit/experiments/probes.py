@@ -16,13 +16,13 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from .datasets import Split
-from .heads import init_head
+from ..datasets import Split
+from ..heads import init_head
+from ..training.evaluation import predict
+from ..training.history import History
+from ..training.loop import fit
+from ..training.optim import make_optimizer
 from .methods import Method, epochs_for, run_record
-from .training.evaluation import predict
-from .training.history import History
-from .training.loop import fit
-from .training.optim import make_optimizer
 
 __all__ = ["Standardize", "choose_probe_lr", "linear_probe", "probe_method", "standardized_head"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .claims import Measure, fmt, over_seeds
+from ..claims import Measure, fmt, over_seeds
 
 __all__ = ["gap", "gap_change", "gap_sentence", "mean_accuracy", "seed_table", "show_transfer"]
 
@@ -114,7 +114,7 @@ def show_transfer(rows: Rows, pre: str, scratch: str, chance: float, task: str =
 
     Returns the verdicts of 1 and 2. The lesson's notebook and its slow test both call this.
     """
-    from .claims import shows
+    from ..claims import shows
 
     sizes = sorted({int(r["shots"]) for r in rows if r["method"] == scratch})
     few, many = sizes[0], sizes[-1]

@@ -21,10 +21,10 @@ import os
 import re
 from pathlib import Path
 
+from ..datasets import data_dir
+from ..training.limits import active_dry_run
 from .config import settings
-from .datasets import data_dir
 from .device import on_colab
-from .training.limits import active_dry_run
 
 __all__ = ["DRIVE_ROOT", "MOUNT_POINT", "checkpoint_folder", "mount", "resumable"]
 

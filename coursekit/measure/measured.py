@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .claims import mean_se
-from .device import HardwareInfo, peak_memory, resolve_device, resolve_precision
-from .params import count_parameters
-from .training.batches import forward_logits, split_batch, to_device
-from .training.optim import make_optimizer
-from .training.step import LossFn, StepSetup, train_step
+from ..claims import mean_se
+from ..params import count_parameters
+from ..runtime.device import HardwareInfo, peak_memory, resolve_device, resolve_precision
+from ..training.batches import forward_logits, split_batch, to_device
+from ..training.optim import make_optimizer
+from ..training.step import LossFn, StepSetup, train_step
 
 __all__ = [
     "StepCost",

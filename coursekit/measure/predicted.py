@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .config import settings
+from ..runtime.config import settings
 
 __all__ = [
     "BANDWIDTH_EFFICIENCY",
@@ -104,14 +104,14 @@ def _cost_model(name: str) -> nn.Module:
     since transformers 4.x checks its inputs' values (`.item()`), which meta tensors don't have.
     The decoders are costed by `_decoder_cost`."""
     if name == "efficientnet_lite0":
-        from .models.efficientnet_lite import EfficientNetLite0
+        from ..models.efficientnet_lite import EfficientNetLite0
 
         with torch.device("meta"):
             return EfficientNetLite0(num_classes=10)
     if name == "minilm":
         from transformers import AutoConfig, AutoModel
 
-        from .models.text import minilm_dir
+        from ..models.text import minilm_dir
 
         return AutoModel.from_config(AutoConfig.from_pretrained(minilm_dir()))
     raise ValueError(
@@ -132,7 +132,7 @@ def model_cost(model: nn.Module, inputs: object) -> ExampleCost:
     FLOPs come from `cost.training_flops` (3 x the counted forward) divided by 3; activation
     bytes are every leaf module's output elements x 2 bytes (fp16 under AMP).
     """
-    from .cost import training_flops
+    from .measured import training_flops
 
     elements = []
 
@@ -165,7 +165,7 @@ def _decoder_cost(size: str, tokens: int) -> ExampleCost:
     and extrapolated: every layer is identical, so N layers cost c1 + (N - 1) (c2 - c1) exactly.
     (Not on the meta device: transformers' rotary embedding opens `torch.autocast` on its input's
     device type, which torch refuses for "meta".)"""
-    from .generative.plan import ARCHITECTURES, decoder
+    from ..generative.plan import ARCHITECTURES, decoder
 
     inputs = {"input_ids": torch.ones(1, tokens, dtype=torch.long)}
     one, two = (model_cost(decoder(size, layers=n), inputs) for n in (1, 2))
@@ -281,7 +281,7 @@ def notebook_work(lesson: str, mode: str = "full") -> list[Work]:
 def _lesson08_work(mode: str) -> list[Work]:
     """Lesson 08 as its plan runs it on a GPU with network access (full mode: SmolLM2-1.7B with
     QLoRA): 3 seeds + the unmasked run, the graded test prompts, the 135M cost comparison."""
-    from .generative.plan import sft_plan
+    from ..generative.plan import sft_plan
 
     p = sft_plan(mode, cuda=mode == "full", online=True, bitsandbytes=True)
     name, tokens, runs = f"smollm2-{p.size.lower()}", 48, len(p.seeds) + 1

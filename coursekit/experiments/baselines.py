@@ -32,10 +32,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from .datasets import Split, tokenize
+from ..datasets import Split, tokenize
+from ..training.evaluation import predict
 from .methods import Method, image_batches, run_record, train_method
 from .probes import linear_probe
-from .training.evaluation import predict
 
 __all__ = ["SmallCNN", "Tfidf", "bag_of_words_method", "cnn_method"]
 

@@ -32,12 +32,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .datasets import Split
-from .embeddings import nearest_centroid_hits
-from .features import extract_text_features
-from .heads import TextClassifier
-from .lora import LoRALinear
-from .params import set_submodule
+from ..datasets import Split
+from ..embeddings import nearest_centroid_hits
+from ..features import extract_text_features
+from ..heads import TextClassifier
+from ..lora import LoRALinear
+from ..params import set_submodule
 
 __all__ = [
     "ForgettingProbe",

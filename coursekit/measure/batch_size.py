@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .device import resolve_device
-from .training.batches import forward_logits, split_batch, to_device
+from ..runtime.device import resolve_device
+from ..training.batches import forward_logits, split_batch, to_device
 
 __all__ = ["find_batch_size", "free_memory", "is_out_of_memory", "training_step_probe"]
 
@@ -94,7 +94,7 @@ def training_step_probe(
     trainable parameter) so the size found leaves room for it. Gradients are cleared after each
     try; the weights are not changed (no optimizer step).
     """
-    from .device import autocast, resolve_precision
+    from ..runtime.device import autocast, resolve_precision
 
     device = resolve_device(device)
     policy = resolve_precision(precision, device)
