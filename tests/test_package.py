@@ -204,7 +204,11 @@ OPTIMIZER_PROBE = "coursekit.runtime.device"  # adamw_kwargs tries one fused ste
 
 def _optimizers_built(module: str) -> list[str]:
     """Each call of a `torch.optim` optimizer class in `module`'s source, as "line N: Class"."""
-    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    return _optimizers_in(MODULES[module].read_text(encoding="utf-8"))
+
+
+def _optimizers_in(source: str) -> list[str]:
+    tree = ast.parse(source)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -430,3 +434,16 @@ def test_every_moved_module_exists_and_no_old_file_is_left():
     for old, new in coursekit.moved.MOVED.items():
         assert not (here / f"{old}.py").exists(), f"coursekit/{old}.py is back: drop it from MOVED"
         assert f"coursekit.{new}" in MODULES
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lessons_build_their_optimizers_with_the_one_factory(notebook):
+    import json
+
+    built = []
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] == "code":
+            lines = "".join(cell["source"]).splitlines()
+            code = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+            built += _optimizers_in(code)
+    assert not built, f"{notebook.name} builds optimizers {built}: use ck.optim.make_optimizer"
