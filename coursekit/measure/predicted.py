@@ -15,9 +15,10 @@ little next to the network. The efficiencies and the overhead are stated, not me
 them with measured ones once a T4 has run the course (docs/performance.md). Lessons 00-06 and 08
 print their estimate before their first long cell (`announce`).
 
-GPU memory is estimated the same way, as an upper bound: fp32 weights (plus gradients and
-AdamW's two moments when every weight trains: 16 bytes a parameter) plus a batch's activations
--- all of them when a backward pass needs them, else the largest few at a time.
+GPU memory is estimated the same way, as an upper bound: fp32 weights (plus gradients, AdamW's
+two moments and autocast's 16-bit copy when every weight trains: 18 bytes a parameter) plus a
+batch's activations -- all of them when a backward pass needs them, else the largest few at a
+time.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ BATCH_OVERHEAD_S = 0.01  # seconds of fixed cost per batch, forward or training 
 FLOP_FACTOR = {"train": 3, "head": 1, "lora": 2, "qlora": 2, "infer": 1}  # x the forward's FLOPs
 # fp32 (+ grad + 2 moments); "qlora": 4-bit linear layers with their scales and 16-bit embeddings
 # and norms, rounded up to 1 byte a parameter (an upper bound; the adapters are negligible)
-BYTES_PER_PARAM = {"train": 16, "lora": 4, "qlora": 1, "head": 4, "infer": 4}
+# Full training keeps fp32 weights, gradients and two AdamW moments (16 bytes) and, under a 16-bit
+# autocast, the 16-bit copy of every weight its forward pass made (2 more: the 135M decoder's full
+# fine-tuning peaked at 3.15 GB on a GPU, above a 16-byte estimate's 3.09; benchmarks/gpu_check.py).
+BYTES_PER_PARAM = {"train": 18, "lora": 4, "qlora": 1, "head": 4, "infer": 4}
 LIVE_OUTPUTS = 3  # without backward, ~3 of the largest activations are alive at once (assumed)
 CUDA_CONTEXT_BYTES = 0.5e9  # CUDA context and cuDNN/cuBLAS workspaces (typical)
 T4_BUDGET_GB = 13.0  # of a T4's 15 GB
