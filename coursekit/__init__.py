@@ -1,7 +1,14 @@
 """coursekit: the tested toolkit behind the fine-tuning course.
 
 Notebooks use this short list; each name lives in a small module named for its concept.
-Every lesson (00-06) imports it as `ck`.
+Every lesson (00-08) imports it as `ck`.
+
+Two conventions hold across the package:
+- A function that edits a model in place (`freezing.freeze`, `heads.replace_head`,
+  `lora.add_lora`, `lora.merge_lora`, `freezing.recalibrate_batchnorm`, ...) returns the names of
+  what it changed, a `list[str]`; `model.get_submodule(name)` gives a new layer.
+- A function that builds or loads a model (`load_pretrained`, `heads.text_classifier`,
+  `lora.load_adapter`) returns the model.
 """
 
 import sys

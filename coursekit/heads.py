@@ -118,8 +118,9 @@ def _check_classes(num_classes: Any) -> None:
 
 def replace_head(
     model: nn.Module, num_classes: int, init: str = "default", *, name: str | None = None
-) -> nn.Linear:
-    """Put a fresh `nn.Linear(in_features, num_classes)` where the old head was; return it.
+) -> list[str]:
+    """Put a fresh `nn.Linear(in_features, num_classes)` where the old head was, in place; return
+    its name in a list (like every in-place edit: `model.get_submodule(name)` is the new head).
 
     The new head sits on the old head's device and dtype and has a bias if the old one had;
     everything else in `model` is untouched. Hugging Face models also get `config.num_labels`
@@ -136,7 +137,7 @@ def replace_head(
         config.num_labels = num_classes  # also resets id2label / label2id to the new size
     if isinstance(getattr(model, "num_labels", None), int):
         model.num_labels = num_classes
-    return new
+    return [head_name]
 
 
 # --- the input side --------------------------------------------------------------------------
@@ -180,8 +181,9 @@ def head_table(models: dict[str, nn.Module]) -> list[dict[str, str]]:
 @torch.no_grad()
 def adapt_input_channels(
     model: nn.Module, in_channels: int = 1, method: str = "sum", *, name: str | None = None
-) -> nn.Conv2d:
-    """Replace the first convolution by one reading `in_channels` channels; return the new one.
+) -> list[str]:
+    """Replace the first convolution by one reading `in_channels` channels, in place; return its
+    name in a list (like every in-place edit: `model.get_submodule(name)` is the new one).
 
     The new filters come from the pre-trained ones (`method`):
       - "sum": the new filters add up to the sum of the old ones (each new channel gets
@@ -224,7 +226,7 @@ def adapt_input_channels(
     for owner in (parent, getattr(model, "config", None)):  # e.g. Hugging Face ViT checks these
         if isinstance(getattr(owner, "num_channels", None), int):
             owner.num_channels = in_channels
-    return new
+    return [conv_name]
 
 
 # --- text: an encoder, a pooling and a new head ----------------------------------------------

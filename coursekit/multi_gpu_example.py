@@ -104,22 +104,28 @@ def build_model(num_classes: int, dropout: float | None = None, seed: int = 0) -
     return model
 
 
-def set_dropout(model: nn.Module, p: float) -> nn.Module:
-    """Set every dropout rate in `model` to `p`: `nn.Dropout` layers, and the rates attention
-    reads on its own (transformers 4.x BERT's SDPA attention uses `self.dropout_prob`, not its
-    `nn.Dropout`) and the model configs they come from. With p=0 nothing is random in train mode,
-    so several processes compute exactly what one would."""
-    for module in model.modules():
+def set_dropout(model: nn.Module, p: float) -> list[str]:
+    """Set every dropout rate in `model` to `p`, in place: `nn.Dropout` layers, and the rates
+    attention reads on its own (transformers 4.x BERT's SDPA attention uses `self.dropout_prob`,
+    not its `nn.Dropout`) and the model configs they come from. With p=0 nothing is random in
+    train mode, so several processes compute exactly what one would. Returns the names of the
+    modules it changed (`""` is the model itself)."""
+    changed = []
+    for module_name, module in model.named_modules():
+        rates = [name for name in ("dropout_prob", "attention_dropout", "dropout_rate")
+                 if isinstance(getattr(module, name, None), float)]  # fmt: skip
+        config = getattr(module, "config", None)
+        config_rates = [name for name, value in getattr(config, "__dict__", {}).items()
+                        if "dropout" in name and isinstance(value, float)]  # fmt: skip
         if isinstance(module, nn.Dropout):
             module.p = p
-        for name in ("dropout_prob", "attention_dropout", "dropout_rate"):
-            if isinstance(getattr(module, name, None), float):
-                setattr(module, name, p)
-        config = getattr(module, "config", None)
-        for name, value in list(getattr(config, "__dict__", {}).items()):
-            if "dropout" in name and isinstance(value, float):
-                setattr(config, name, p)
-    return model
+        for name in rates:
+            setattr(module, name, p)
+        for name in config_rates:
+            setattr(config, name, p)
+        if isinstance(module, nn.Dropout) or rates or config_rates:
+            changed.append(module_name)
+    return changed
 
 
 def weights_summary(state: dict[str, torch.Tensor]) -> dict[str, float | str]:

@@ -78,11 +78,13 @@ def parameter_table(model: nn.Module, depth: int = 1) -> list[ParamCount]:
     return rows
 
 
-def set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    """Put `module` where the submodule with dotted `name` (e.g. "encoder.layer.0.query") is.
+def set_submodule(model: nn.Module, name: str, module: nn.Module) -> list[str]:
+    """Put `module` where the submodule with dotted `name` (e.g. "encoder.layer.0.query") is, in
+    place; return `[name]`, like every in-place model edit.
 
     (torch >= 2.3 has `nn.Module.set_submodule`; coursekit supports older torch too.)
     """
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, module)
+    return [name]

@@ -44,7 +44,9 @@ def test_dropout_zero_makes_train_mode_deterministic(attn):
 
 
 def test_set_dropout_sets_every_rate_it_finds():
-    model = set_dropout(_bert("sdpa"), 0.25)
+    model = _bert("sdpa")
+    changed = set_dropout(model, 0.25)
+    assert "" in changed and "embeddings.dropout" in changed  # the model's config, a Dropout
     rates = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     rates += [m.dropout_prob for m in model.modules() if hasattr(m, "dropout_prob")]
     assert rates and set(rates) == {0.25}

@@ -207,14 +207,14 @@ def test_gradient_accumulation_keeps_the_optimizer_steps(data):
 def test_recalibrate_batchnorm_matches_the_data():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
     x = torch.randn(40, 3) * 3 + 2
-    n = recalibrate_batchnorm(model, [(x[:20], None), (x[20:], None)], device="cpu")
-    assert n == 1 and model.training, "train mode restored"
+    names = recalibrate_batchnorm(model, [(x[:20], None), (x[20:], None)], device="cpu")
+    assert names == ["1"] and model.training, "train mode restored"
     with torch.no_grad():
         h = model[0](x)
     bn = model[1]
     assert torch.allclose(bn.running_mean, h.mean(0), atol=1e-5)
     assert bn.momentum == 0.1, "momentum restored"
-    assert recalibrate_batchnorm(nn.Linear(2, 2), [], device="cpu") == 0
+    assert recalibrate_batchnorm(nn.Linear(2, 2), [], device="cpu") == []
 
 
 def test_image_batches_gives_image_datasets_batched_by_the_method():

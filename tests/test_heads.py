@@ -94,8 +94,8 @@ def test_find_head_names_the_last_linear(kind, name, in_features, out_features):
 def test_replace_head_changes_only_the_head(kind, name, in_features, out_features):
     model = build(kind)
     before = _state(model)
-    new = replace_head(model, 7)
-    assert model.get_submodule(name) is new
+    assert replace_head(model, 7) == [name]
+    new = model.get_submodule(name)
     assert (new.in_features, new.out_features) == (in_features, 7)
     assert_only_head_changed(before, model, name)
     if kind == "bert":
@@ -138,7 +138,8 @@ def test_other_hugging_face_heads(kind, name, bias):
     model = _tiny_hf(kind)
     assert find_head(model)[0] == name
     before = _state(model)
-    new = replace_head(model, 6)
+    assert replace_head(model, 6) == [name]
+    new = model.get_submodule(name)
     assert (new.bias is not None) == bias
     assert_only_head_changed(before, model, name)
     assert model.config.num_labels == 6
@@ -149,7 +150,8 @@ def test_other_hugging_face_heads(kind, name, bias):
 def test_replace_head_keeps_device_dtype_and_bias():
     model = torchvision_model("resnet18").double()
     model.fc = nn.Linear(512, 1000, bias=False, dtype=torch.float64)
-    new = replace_head(model, 4)
+    replace_head(model, 4)
+    new = model.fc
     assert new.weight.dtype == torch.float64 and new.bias is None
 
 
@@ -197,8 +199,8 @@ def test_named_head_and_explicit_name():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 6))
     name, head = find_head(model, name="1")
     assert name == "1" and head.out_features == 6
-    new = replace_head(model, 2, name="1")
-    assert model(torch.randn(3, 12)).shape == (3, 2) and model[1] is new
+    assert replace_head(model, 2, name="1") == ["1"]
+    assert model(torch.randn(3, 12)).shape == (3, 2) and model[1].out_features == 2
 
 
 # --- input adaptation -------------------------------------------------------------------------
@@ -215,9 +217,9 @@ def test_one_channel_stem_equals_gray_repeated_as_rgb(kind, conv_name):
     with torch.no_grad():
         rgb_out = model(gray.expand(-1, 3, -1, -1))
         before = _state(model)
-        conv = adapt_input_channels(model, 1, "sum")
+        assert adapt_input_channels(model, 1, "sum") == [conv_name]
         gray_out = model(gray)
-    assert conv.in_channels == 1 and model.get_submodule(conv_name) is conv
+    assert model.get_submodule(conv_name).in_channels == 1
     assert_only_head_changed(before, model, conv_name)  # nothing else moved
     assert torch.allclose(gray_out, rgb_out, atol=1e-5, rtol=1e-5)
 
@@ -226,11 +228,15 @@ def test_mean_and_first_methods():
     model = torchvision_model("resnet18")
     w = model.conv1.weight.detach().clone()
     x = torch.rand(2, 1, 32, 32)
-    mean_conv = adapt_input_channels(torchvision_model("resnet18"), 1, "mean")
-    assert torch.allclose(mean_conv.weight, w.mean(1, keepdim=True))
-    first = adapt_input_channels(torchvision_model("resnet18"), 1, "first")
-    assert torch.equal(first.weight, w[:, :1])
-    four = adapt_input_channels(torchvision_model("resnet18"), 4, "sum")
+
+    def stem(in_channels: int, method: str) -> nn.Conv2d:
+        adapted = torchvision_model("resnet18")
+        adapt_input_channels(adapted, in_channels, method)
+        return adapted.conv1
+
+    assert torch.allclose(stem(1, "mean").weight, w.mean(1, keepdim=True))
+    assert torch.equal(stem(1, "first").weight, w[:, :1])
+    four = stem(4, "sum")
     assert four.weight.shape == (64, 4, 7, 7)
     with torch.no_grad():  # a gray image on all 4 channels still matches the RGB model's stem
         assert torch.allclose(
@@ -241,7 +247,8 @@ def test_mean_and_first_methods():
 def test_adapted_stem_keeps_frozen_state():
     model = torchvision_model("resnet18")
     model.conv1.weight.requires_grad_(False)
-    assert not adapt_input_channels(model).weight.requires_grad
+    adapt_input_channels(model)
+    assert not model.conv1.weight.requires_grad
 
 
 # --- text pooling -----------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_merge_matches_unmerged_outputs_and_unmerge_restores_the_base_weights():
     unmerged = logits(model, batch)
     assert max_diff(unmerged, logits(tiny_bert(), batch)) > 1e-3  # B != 0 changes the output
 
-    merge_lora(model)
+    assert merge_lora(model) == list(lora_layers(model))  # the names of the merged layers
     merge_lora(model)  # a second merge is a no-op, not a double update
     assert all(layer.merged for layer in lora_layers(model).values())
     assert max_diff(logits(model, batch), unmerged) < 1e-5

@@ -107,19 +107,20 @@ def recalibrate_batchnorm(
     *,
     max_examples: int = 512,
     device: torch.device | str | None = None,
-) -> int:
+) -> list[str]:
     """Recompute BatchNorm running statistics from (up to about `max_examples` of) `data`.
 
     A network trained for only a few steps has running statistics still near their initial
     values (EfficientNet's BatchNorm momentum is 0.01), so in eval mode it would look worse than
     it is. This resets them and averages exactly over the given batches (an iterable of
     `(inputs, labels)`, e.g. a DataLoader over a `datasets.ImageDataset`). Only the BatchNorm
-    layers run in train mode, so dropout and stochastic depth stay off. Returns how many layers
-    were updated.
+    layers run in train mode, so dropout and stochastic depth stay off. Returns the names of the
+    layers it updated (in place, like every model edit).
     """
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    if not norms:
-        return 0
+    named = [(n, m) for n, m in model.named_modules() if isinstance(m, _BatchNorm)]
+    if not named:
+        return []
+    norms = [m for _, m in named]
     device = resolve_device(device)
     momenta = [m.momentum for m in norms]
     was_training = model.training
@@ -140,4 +141,4 @@ def recalibrate_batchnorm(
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
         model.train(was_training)
-    return len(norms)
+    return [n for n, _ in named]

@@ -140,20 +140,24 @@ def add_lora(
     return [name for name, _ in found]
 
 
-def merge_lora(model: nn.Module) -> nn.Module:
-    """Merge every LoRA layer's update into its base weight (for fast inference)."""
+def merge_lora(model: nn.Module) -> list[str]:
+    """Merge every LoRA layer's update into its base weight (for fast inference), in place;
+    return the merged layers' names."""
     config_of(model)
-    for layer in lora_layers(model).values():
+    layers = lora_layers(model)
+    for layer in layers.values():
         layer.merge()
-    return model
+    return list(layers)
 
 
-def unmerge_lora(model: nn.Module) -> nn.Module:
-    """Undo `merge_lora`, e.g. to train further or to swap the adapter."""
+def unmerge_lora(model: nn.Module) -> list[str]:
+    """Undo `merge_lora` in place (e.g. to train further or to swap the adapter); return the
+    unmerged layers' names."""
     config_of(model)
-    for layer in lora_layers(model).values():
+    layers = lora_layers(model)
+    for layer in layers.values():
         layer.unmerge()
-    return model
+    return list(layers)
 
 
 def add_text_lora(model: nn.Module, r: int = 8, head: str | None = None) -> list[str]:

