@@ -8,6 +8,7 @@ Follow one training run through the files in this order:
     step.py         `train_step`: forward, loss, backward, optimizer step (also lr_find, cost)
     batches.py      what a batch is and how it meets a model (images: `datasets.ImageDataset`)
     evaluation.py   `predict` (every logit of a dataset) and `evaluate` (loss and metrics)
+    by_length.py    text scored in batches of similar length, cut after their last token
     metrics.py      accuracy, macro-F1, confusion matrix
     optim.py        `make_optimizer`: the one AdamW every run trains with
     callbacks.py    `Callback` and `FitState` (hooking into a run), early stopping, best weights

@@ -3,9 +3,11 @@
 `predict` runs a model over data batch by batch in eval mode (under autocast on a GPU), without
 gradients, and returns all logits and labels on the CPU; `evaluate` turns them into a loss and
 the metrics of `metrics.METRICS`. `fit` validates with `evaluate` after every epoch; under several
-processes it passes Accelerate's `gather`, so every example is counted once. Every logit returned
-is the model's output for the example whose label sits next to it: a dry run (`limits.py`, the
-full-mode check on a CPU) only passes fewer batches, and the results are those batches'.
+processes it passes Accelerate's `gather`, so every example is counted once. Token sequences are
+scored in batches of similar length, cut after their last real token (`by_length`), and come
+back in the dataset's order. Every logit returned is the model's output for the example whose
+label sits next to it: a dry run (`limits.py`, the full-mode check on a CPU) only passes fewer
+batches, and the results are those batches'.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 
 from ..runtime.device import autocast, resolve_device, resolve_precision
 from .batches import as_loader, check_labels, forward_logits, split_batch, to_device
+from .by_length import by_length
 from .limits import limit_batches
 from .metrics import METRICS
 from .step import LossFn
@@ -38,7 +41,11 @@ def predict(
     `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched).
     Under a dry run (`limits.py`) only its first batches are run, and returned."""
     device = resolve_device(device)
-    data = as_loader(data, batch_size, False, device, "the evaluation data")
+    grouped = by_length(data, batch_size, device) if gather is None else None
+    if grouped is None:
+        data = as_loader(data, batch_size, False, device, "the evaluation data")
+    else:
+        data = grouped[0]
     policy = resolve_precision(precision, device)
     was_training = model.training
     model.eval().to(device)
@@ -57,7 +64,11 @@ def predict(
             "the evaluation data yielded no batches: pass a non-empty DataLoader, Dataset or list "
             "(an iterator or generator runs out after one pass)."
         )
-    return torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    logits, labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    if grouped:  # back to the dataset's order (of the examples seen: a dry run sees fewer)
+        back = grouped[1][: len(labels)].argsort()
+        logits, labels = logits[back], labels[back]
+    return logits, labels
 
 
 def evaluate(
