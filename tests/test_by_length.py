@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 from coursekit.datasets import TensorDictDataset
 from coursekit.training import predict
 from coursekit.training.by_length import CPU_TOKENS, by_length, cut_padding
+from coursekit.training.limits import dry_run
 
 from helpers import tiny_classifier
 
@@ -63,3 +64,10 @@ def test_only_one_label_per_example_datasets_are_grouped():
     assert by_length(token_labels, 4, cpu) is None  # a decoder's labels follow the columns
     assert by_length(no_mask, 4, cpu) is None
     assert by_length(list(data), 4, cpu) is None
+
+
+def test_a_dry_run_scores_the_same_first_examples_for_every_model():
+    data, model = _texts(), tiny_classifier().eval()
+    with dry_run(2):  # the full-mode check: only the first batches are scored
+        _, labels = predict(model, data, "cpu", batch_size=8)
+    assert len(labels) == 16 and torch.equal(labels, data.labels[:16])  # the first, in order

@@ -21,7 +21,7 @@ from torch import nn
 from ..runtime.device import autocast, resolve_device, resolve_precision
 from .batches import as_loader, check_labels, forward_logits, split_batch, to_device
 from .by_length import by_length
-from .limits import limit_batches
+from .limits import active_dry_run, limit_batches
 from .metrics import METRICS
 from .step import LossFn
 
@@ -41,7 +41,9 @@ def predict(
     `gather` collects each batch from all processes (`fit` passes Accelerate's, if launched).
     Under a dry run (`limits.py`) only its first batches are run, and returned."""
     device = resolve_device(device)
-    grouped = by_length(data, batch_size, device) if gather is None else None
+    # a dry run keeps plain batches: every model it scores then sees the same first examples
+    plain = gather is not None or active_dry_run() is not None
+    grouped = None if plain else by_length(data, batch_size, device)
     if grouped is None:
         data = as_loader(data, batch_size, False, device, "the evaluation data")
     else:
@@ -65,8 +67,8 @@ def predict(
             "(an iterator or generator runs out after one pass)."
         )
     logits, labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
-    if grouped:  # back to the dataset's order (of the examples seen: a dry run sees fewer)
-        back = grouped[1][: len(labels)].argsort()
+    if grouped:  # back to the dataset's order
+        back = grouped[1].argsort()
         logits, labels = logits[back], labels[back]
     return logits, labels
 
