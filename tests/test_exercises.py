@@ -239,3 +239,10 @@ def test_a_prediction_is_recorded_and_compared_with_the_run(capsys):
     compare_prediction("98.q1", "up")
     assert "this run shows 'up', as you predicted" in capsys.readouterr().out
     del CHECKS["98.q1"], core.PREDICTIONS["98.q1"]
+
+
+def test_lesson02_stale_cache_accepts_its_own_entry_from_an_earlier_run():
+    full, small = torch.zeros(32, 1280), torch.ones(32, 1280)
+    check("02.q3", small, source="computed", reference=full)  # raises Wrong if judged wrong
+    check("02.q3", small, source="disk", reference=full)  # the small size's own cache entry
+    assert "came from the 'disk'" in feedback("02.q3", full, source="disk", reference=full)
